@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { deidentifyCommand } from './deidentify-command';
+import { UsageError } from './settings-from-options';
+
+const program = new Command('deid-gateway')
+  .description('DICOM de-identification gateway and folder engine (PS3.15 Annex E)')
+  .version('0.1.0')
+  .addCommand(deidentifyCommand());
+
+program.exitOverride();
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  process.stderr.write(`deid-gateway: ${(err as Error).message}\n`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});

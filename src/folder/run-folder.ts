@@ -1,0 +1,69 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeidSettings } from '../deid/settings';
+import { toWire } from '../deid/settings-wire';
+import { FileResult, FolderTarget } from './process-file';
+import { createProgress } from './progress';
+import { Summary, SummaryBuilder } from './summary';
+import { walkFiles } from './walk';
+import { WorkerPool } from './worker-pool';
+
+export interface FolderJob {
+  input: string;
+  output: string;
+  settings: DeidSettings;
+  secret: Buffer;
+  jobs?: number;
+  progress?: boolean;
+}
+
+/** Where quarantined originals of a job go: beside the output, never inside it. */
+export const quarantineDirFor = (output: string): string => `${path.resolve(output)}.quarantine`;
+
+/**
+ * De-identifies every DICOM file under `input` into `output`, in parallel worker threads,
+ * with a bounded number of files in flight. Deterministic: a re-run rewrites the same paths.
+ */
+export async function runFolderJob(job: FolderJob): Promise<Summary> {
+  const inRoot = path.resolve(job.input);
+  const outRoot = path.resolve(job.output);
+  if (!fs.statSync(inRoot).isDirectory()) throw new Error(`input ${job.input} is not a directory`);
+  if (outRoot === inRoot || inRoot.startsWith(outRoot + path.sep)) throw new Error('the output folder must not be the input folder or contain it');
+  const target: FolderTarget = { inRoot, outRoot, quarantineRoot: quarantineDirFor(outRoot) };
+  fs.mkdirSync(outRoot, { recursive: true });
+
+  const size = Math.max(1, job.jobs ?? os.availableParallelism());
+  const pool = new WorkerPool<{ rel: string }, FileResult>(path.join(__dirname, 'worker.js'), size, {
+    settings: toWire(job.settings),
+    secret: new Uint8Array(job.secret),
+    target,
+  });
+  const summary = new SummaryBuilder();
+  const progress = createProgress('deidentify', process.stderr);
+  const inFlight = new Set<Promise<void>>();
+  // Listing first costs little and gives the progress bar a total (so a rate and an ETA).
+  const files: string[] = [];
+  for await (const rel of walkFiles(inRoot, [outRoot, target.quarantineRoot])) files.push(rel);
+  let done = 0;
+  try {
+    for (const rel of files) {
+      const p: Promise<void> = pool
+        .run({ rel })
+        .catch((err: Error): FileResult => ({ rel, outcome: 'quarantined', code: 'WORKER_CRASH', reason: err.message, bytesIn: 0, bytesOut: 0 }))
+        .then((r) => {
+          summary.add(r);
+          done++;
+          if (job.progress !== false) progress.tick(done, files.length);
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+      if (inFlight.size >= size * 4) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    progress.stop();
+    await pool.close();
+  }
+  return summary.finish();
+}

@@ -1,0 +1,97 @@
+import * as fs from 'node:fs';
+import { BufferSource, ByteSource, FileSource } from '../dicom/byte-source';
+import { DicomParseError } from '../dicom/errors';
+import { Instance, readInstance } from '../dicom/part10';
+import { Part } from '../dicom/writer';
+
+/** Files above this size are parsed through a window and their Pixel Data is never loaded. */
+export const STREAM_THRESHOLD = 64 << 20;
+
+export interface OpenedInstance {
+  instance: Instance;
+  size: number;
+  close(): void;
+}
+
+/** Opens and parses a DICOM file; the caller must close() it once the output is written. */
+export function openInstance(file: string): OpenedInstance {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    let src: ByteSource;
+    if (size > STREAM_THRESHOLD) {
+      src = new FileSource(fd);
+    } else {
+      const buf = Buffer.allocUnsafe(size);
+      let done = 0;
+      while (done < size) done += fs.readSync(fd, buf, done, size - done, done) || fail(file);
+      src = new BufferSource(buf);
+    }
+    const instance = readInstance(src);
+    if (src instanceof FileSource) return { instance, size, close: () => fs.closeSync(fd) };
+    fs.closeSync(fd);
+    return { instance, size, close: () => undefined };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
+function fail(file: string): never {
+  throw new DicomParseError('TRUNCATED', `${file} shrank while being read`);
+}
+
+const COPY_CHUNK = 8 << 20;
+
+/**
+ * Writes meta + parts to `target` atomically (temp file + rename), copying untouched input
+ * ranges in bounded chunks. Returns the number of bytes written.
+ */
+export function writeOutputFile(target: string, meta: Buffer, parts: Part[], options: { fsync?: boolean } = {}): number {
+  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  let written = 0;
+  try {
+    const pending: Buffer[] = [meta];
+    const flush = (): void => {
+      if (!pending.length) return;
+      const batch = pending.splice(0);
+      const total = batch.reduce((n, b) => n + b.length, 0);
+      const n = fs.writevSync(fd, batch);
+      // writev may write less than asked; finish the rest plainly.
+      if (n < total) writeAll(fd, Buffer.concat(batch).subarray(n));
+      written += total;
+    };
+    for (const p of parts) {
+      if (Buffer.isBuffer(p)) pending.push(p);
+      else if (p.end - p.start <= COPY_CHUNK) pending.push(p.src.slice(p.start, p.end));
+      else {
+        flush();
+        for (let pos = p.start; pos < p.end; pos += COPY_CHUNK) {
+          const chunk = p.src.slice(pos, Math.min(p.end, pos + COPY_CHUNK));
+          written += writeAll(fd, chunk);
+        }
+      }
+      if (pending.length >= 64) flush();
+    }
+    flush();
+    if (options.fsync) fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, target);
+    return written;
+  } catch (err) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+function writeAll(fd: number, buf: Buffer): number {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  return off;
+}
