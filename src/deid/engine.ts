@@ -85,7 +85,10 @@ export function walk(elements: DElement[], src: ByteSource, syntax: Syntax, rule
   let changed = false;
   elements.forEach((el, i) => {
     let action = actions[i];
-    if (isGroupLength(el.tag) || (depth === 0 && (el.tag >>> 16 === 0x0002 || MARKING_TAGS.has(el.tag)))) action = 'remove';
+    // Group lengths would be wrong after any change; command (0000) and meta (0002) elements
+    // never belong in a stored dataset; the marking attributes are written anew.
+    const group = el.tag >>> 16;
+    if (isGroupLength(el.tag) || group === 0x0000 || (depth === 0 && (group === 0x0002 || MARKING_TAGS.has(el.tag)))) action = 'remove';
     else if (isPrivateCreator(el.tag)) action = keptBlocks.has(blockOf(el.tag)!) ? 'keep' : 'remove';
     const node = apply(el, action, src, syntax, rules, depth, env);
     if (node === null) {
