@@ -3,7 +3,7 @@ import { BufferSource } from '../dicom/byte-source';
 import { DElement, findElement, stringValue } from '../dicom/dataset';
 import { DicomParseError } from '../dicom/errors';
 import { encodeFileMeta } from '../dicom/meta';
-import { Instance } from '../dicom/part10';
+import { Instance, readInstance } from '../dicom/part10';
 import { PartsSource } from '../dicom/parts-source';
 import { T, Tag, formatTag } from '../dicom/tags';
 import { Syntax, TS } from '../dicom/transfer-syntax';
@@ -57,6 +57,18 @@ export class Engine {
     this.pseudo = new Pseudonymizer(secret);
     const base = settings.profile === 'basic' ? basicRules(settings.options) : pixelOnlyRules();
     this.rules = withOverrides(base, settings.overrides);
+  }
+
+  /** Parses and de-identifies an in-memory file; unreadable input becomes a quarantine outcome. */
+  processBytes(bytes: Buffer): DeidOutcome {
+    let instance: Instance;
+    try {
+      instance = readInstance(new BufferSource(bytes));
+    } catch (err) {
+      if (err instanceof DicomParseError) return quarantine(err.code, err.message);
+      throw err;
+    }
+    return this.process(instance);
   }
 
   process(instance: Instance): DeidOutcome {

@@ -42,7 +42,16 @@ export const MARKING_TAGS: ReadonlySet<Tag> = new Set([
   T.LongitudinalTemporalInformationModified,
 ]);
 
-const RECURSING: ReadonlySet<Action> = new Set<Action>(['keep', 'clean', 'uids-inside']);
+/**
+ * Rules for the items of a sequence, or null when its items are not kept. D keeps the same
+ * structure with every value de-identified and all free text dummied, so the items stay valid
+ * (Type 1 attributes keep a value) and no text of the input survives; C scrubs that text.
+ */
+function childRules(rules: Rules, tag: Tag, action: Action): Rules | null {
+  if (action === 'keep' || action === 'uids-inside') return rules.itemRules(tag);
+  if (action === 'clean' || action === 'dummy') return textInside(rules.itemRules(tag), action);
+  return null;
+}
 
 const actionOf = (rules: Rules, el: DElement, creators: Map<number, string>, depth: number): Action =>
   rules.action({ tag: el.tag, vr: el.vr, creator: creatorOf(el.tag, creators), depth });
@@ -57,7 +66,7 @@ export function collectIdentifiers(elements: DElement[], src: ByteSource, rules:
   for (const el of elements) {
     const action = rules ? actionOf(rules, el, creators, depth) : 'remove';
     if (el.items) {
-      const child = rules && RECURSING.has(action) ? rules.itemRules(el.tag) : null;
+      const child = rules && childRules(rules, el.tag, action);
       for (const item of el.items) collectIdentifiers(item.elements, src, child, depth + 1, out);
       continue;
     }
@@ -107,11 +116,11 @@ function apply(el: DElement, action: Action, src: ByteSource, syntax: Syntax, ru
   const copy: OutNode = { kind: 'copy', tag: el.tag, src, start: el.start, end: el.end };
   if (action === 'remove') return null;
   if (el.items) {
-    if (RECURSING.has(action)) return recurse(el, src, rules.itemRules(el.tag), depth, env) ?? copy;
+    const inner = childRules(rules, el.tag, action);
+    if (inner) return recurse(el, src, inner, depth, env) ?? copy;
     env.stats.replaced++;
-    // Z: an empty sequence. D: one empty item, the only dummy a sequence can have.
-    const items: OutItem[] = action === 'dummy' ? [{ kind: 'item', undefinedLength: false, nodes: [] }] : [];
-    return { kind: 'sequence', tag: el.tag, headerVr: 'SQ', undefinedLength: false, itemSyntax: syntax, items };
+    // Z: an empty sequence.
+    return { kind: 'sequence', tag: el.tag, headerVr: 'SQ', undefinedLength: false, itemSyntax: syntax, items: [] };
   }
   if (action === 'keep') return copy;
   if (el.length === UNDEFINED_LENGTH) {
@@ -137,6 +146,28 @@ function apply(el: DElement, action: Action, src: ByteSource, syntax: Syntax, ru
       return clean(el, src, env) ?? copy;
   }
 }
+
+const FREE_TEXT_VRS: ReadonlySet<string> = new Set(['LO', 'LT', 'PN', 'SH', 'ST', 'UC', 'UT']);
+
+/**
+ * Rules for the items of a dummied (D) or cleaned (C) sequence: what the table would keep
+ * as-is, free text included (e.g. an SR TextValue, which Table E.1-1 does not list), is
+ * dummied or scrubbed instead. Coded terms, numbers and structure stay.
+ */
+function textInside(rules: Rules, mode: 'dummy' | 'clean'): Rules {
+  const wrapped: Rules = {
+    action(el) {
+      const a = rules.action(el);
+      return a === 'keep' && FREE_TEXT_VRS.has(el.vr) && !CODE_PARTS.has(el.tag) ? mode : a;
+    },
+    itemRules: (tag) => textInside(rules.itemRules(tag), mode),
+    required: () => [],
+  };
+  return wrapped;
+}
+
+/** Code value and scheme of a coded term: vocabulary, not text about the patient. */
+const CODE_PARTS: ReadonlySet<Tag> = new Set([0x00080100, 0x00080102, 0x00080103, 0x00080105, 0x00080119, 0x00080120]);
 
 function value(el: DElement, bytes: Buffer, env: WalkEnv, stat: keyof DeidStats): OutNode {
   env.stats[stat]++;
