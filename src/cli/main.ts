@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { deidentifyCommand } from './deidentify-command';
+import { deidentifyCommand, extractCommand } from './deidentify-command';
 import { UsageError } from './settings-from-options';
 
 const program = new Command('deid-gateway')
   .description('DICOM de-identification gateway and folder engine (PS3.15 Annex E)')
   .version('0.1.0')
-  .addCommand(deidentifyCommand());
+  .addCommand(deidentifyCommand())
+  .addCommand(extractCommand());
+
+// `deid-gateway ... | head` closes stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
 program.exitOverride();
 program.parseAsync(process.argv).catch((err: unknown) => {

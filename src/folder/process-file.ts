@@ -15,6 +15,8 @@ export interface FileResult {
   bytesOut: number;
   /** Output path relative to the output root (written files only). */
   output?: string;
+  /** Extract jobs: the manifest row of the written array. */
+  manifest?: import('./extract-file').ManifestRow;
 }
 
 export interface FolderTarget {
@@ -61,7 +63,7 @@ export function processFile(engine: Engine, rel: string, target: FolderTarget): 
  * Quarantine holds the original (it is PHI): a copy named by a keyed hash of its path, and a
  * JSON reason beside it. It lives outside the output folder by construction.
  */
-function quarantineFile(engine: Engine, rel: string, target: FolderTarget, code: string, reason: string, bytesIn: number): FileResult {
+export function quarantineFile(engine: Engine, rel: string, target: FolderTarget, code: string, reason: string, bytesIn: number): FileResult {
   const id = engine.pseudo.keyedHash(`quarantine:${rel}`);
   fs.mkdirSync(target.quarantineRoot, { recursive: true });
   const base = path.join(target.quarantineRoot, id);

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeidSettings } from '../deid/settings';
 import { toWire } from '../deid/settings-wire';
+import { ExtractOptions, ManifestRow, renderManifest } from './extract-file';
 import { FileResult, FolderTarget } from './process-file';
 import { createProgress } from './progress';
 import { Summary, SummaryBuilder } from './summary';
@@ -16,6 +17,8 @@ export interface FolderJob {
   secret: Buffer;
   jobs?: number;
   progress?: boolean;
+  /** Extract pixel arrays instead of writing de-identified DICOM. */
+  extract?: ExtractOptions;
 }
 
 /** Where quarantined originals of a job go: beside the output, never inside it. */
@@ -38,9 +41,11 @@ export async function runFolderJob(job: FolderJob): Promise<Summary> {
     settings: toWire(job.settings),
     secret: new Uint8Array(job.secret),
     target,
+    extract: job.extract,
   });
   const summary = new SummaryBuilder();
-  const progress = createProgress('deidentify', process.stderr);
+  const progress = createProgress(job.extract ? 'extract' : 'deidentify', process.stderr);
+  const manifest: ManifestRow[] = [];
   const inFlight = new Set<Promise<void>>();
   // Listing first costs little and gives the progress bar a total (so a rate and an ETA).
   const files: string[] = [];
@@ -53,6 +58,7 @@ export async function runFolderJob(job: FolderJob): Promise<Summary> {
         .catch((err: Error): FileResult => ({ rel, outcome: 'quarantined', code: 'WORKER_CRASH', reason: err.message, bytesIn: 0, bytesOut: 0 }))
         .then((r) => {
           summary.add(r);
+          if (r.manifest) manifest.push(r.manifest);
           done++;
           if (job.progress !== false) progress.tick(done, files.length);
           inFlight.delete(p);
@@ -65,5 +71,6 @@ export async function runFolderJob(job: FolderJob): Promise<Summary> {
     progress.stop();
     await pool.close();
   }
+  if (job.extract) fs.writeFileSync(path.join(outRoot, 'manifest.csv'), renderManifest(manifest));
   return summary.finish();
 }
