@@ -93,11 +93,9 @@ export class Engine {
     }
     const sopClassUid = text(T.SOPClassUID);
     const uids = { sop: text(T.SOPInstanceUID), study: text(T.StudyInstanceUID), series: text(T.SeriesInstanceUID) };
-    const missing = (
-      [[T.SOPClassUID, sopClassUid], [T.SOPInstanceUID, uids.sop], [T.StudyInstanceUID, uids.study], [T.SeriesInstanceUID, uids.series]] as const
-    ).find(([, v]) => !v);
-    if (missing || !sopClassUid || !uids.sop || !uids.study || !uids.series) {
-      return quarantine('MISSING_ATTRIBUTE', `not a storable composite instance: ${formatTag(missing?.[0] ?? T.SOPInstanceUID)} is missing or empty`);
+    if (!sopClassUid || !uids.sop || !uids.study || !uids.series) {
+      const missing = !sopClassUid ? T.SOPClassUID : !uids.sop ? T.SOPInstanceUID : !uids.study ? T.StudyInstanceUID : T.SeriesInstanceUID;
+      return quarantine('MISSING_ATTRIBUTE', `not a storable composite instance: ${formatTag(missing)} is missing or empty`);
     }
 
     const risk = unacceptedRisk(

@@ -1,4 +1,6 @@
+import { DICTIONARY_SUPPLEMENT } from './dictionary-supplement';
 import { Tag, elementOf, groupOf } from './tags';
+import { VALID_VRS } from './vr';
 
 // dcmjs ships the PS3.6 dictionary (and the repeating-group ranges such as 60xx); it has no
 // types, so the few functions used here are typed locally.
@@ -24,24 +26,28 @@ export function lookup(tag: Tag): DictEntry | undefined {
   } else if ((groupOf(tag) & 1) === 0) {
     const hex = tag.toString(16).toUpperCase().padStart(8, '0');
     const raw = dcmjs.data.DicomMetaDictionary.dictionary[hex];
+    const extra = DICTIONARY_SUPPLEMENT[`(${hex.slice(0, 4)},${hex.slice(4)})`];
     if (raw) entry = { vr: normaliseVr(raw.vr), keyword: raw.name.replace(/^RETIRED_/, '') };
+    else if (extra) entry = { vr: extra.vr, keyword: extra.keyword };
   }
   cache.set(tag, entry);
   return entry ?? undefined;
 }
 
-/** dcmjs marks ambiguous VRs as 'ox' (OB or OW) and 'xs' (US or SS); bytes are copied anyway. */
+/**
+ * dcmjs marks ambiguous VRs in lower case: 'ox' (OB or OW), 'xs' (US or SS), 'lt' (LUT data,
+ * US or OW), 'up' (UL or pointer), 'na' (items). Bytes are copied anyway; what matters is that
+ * binary data is never taken for text.
+ */
+const PSEUDO_VRS: Record<string, string> = { ox: 'OW', xs: 'US', lt: 'OW', up: 'UL', na: 'UN' };
 function normaliseVr(vr: string): string {
-  if (vr === 'ox') return 'OW';
-  if (vr === 'xs') return 'US';
-  if (vr === 'na') return 'UN';
-  return vr.length === 2 ? vr.toUpperCase() : 'UN';
+  return PSEUDO_VRS[vr] ?? (VALID_VRS.has(vr) ? vr : 'UN');
 }
 
 export function tagForKeyword(keyword: string): Tag | undefined {
   const map = dcmjs.data.DicomMetaDictionary.nameMap;
-  const entry = map[keyword] ?? map[`RETIRED_${keyword}`];
-  if (!entry) return undefined;
-  const m = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/.exec(entry.tag);
+  const tagText = (map[keyword] ?? map[`RETIRED_${keyword}`])?.tag ?? Object.keys(DICTIONARY_SUPPLEMENT).find((k) => DICTIONARY_SUPPLEMENT[k].keyword === keyword);
+  if (!tagText) return undefined;
+  const m = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/.exec(tagText);
   return m ? ((parseInt(m[1], 16) << 16) | parseInt(m[2], 16)) >>> 0 : undefined;
 }

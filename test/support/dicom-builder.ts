@@ -19,6 +19,7 @@
  *  - `fragments`: encapsulated pixel data (Basic Offset Table item + one item per fragment).
  */
 import * as zlib from 'node:zlib';
+import { DICTIONARY_SUPPLEMENT } from '../../src/dicom/dictionary-supplement';
 
 export interface Item {
   elements: El[];
@@ -73,34 +74,7 @@ const dcmjsDict: { dictionary: Record<string, DictEntry | undefined>; nameMap: R
  * Attributes of PS3.15 2026d Table E.1-1 that the dcmjs 0.52.2 dictionary does not know yet
  * (added to PS3.6 in 2024-2026). VRs as published in PS3.6.
  */
-const SUPPLEMENT: Record<string, { vr: string; keyword: string }> = {
-  '(0008,1301)': { vr: 'SQ', keyword: 'PrincipalDiagnosisCodeSequence' },
-  '(0008,1302)': { vr: 'SQ', keyword: 'PrimaryDiagnosisCodeSequence' },
-  '(0008,1303)': { vr: 'SQ', keyword: 'SecondaryDiagnosesCodeSequence' },
-  '(0008,1304)': { vr: 'SQ', keyword: 'HistologicalDiagnosesCodeSequence' },
-  '(0010,0011)': { vr: 'SQ', keyword: 'PersonNamesToUseSequence' },
-  '(0010,0012)': { vr: 'LT', keyword: 'NameToUse' },
-  '(0010,0013)': { vr: 'UT', keyword: 'NameToUseComment' },
-  '(0010,0014)': { vr: 'SQ', keyword: 'ThirdPersonPronounsSequence' },
-  '(0010,0015)': { vr: 'SQ', keyword: 'PronounCodeSequence' },
-  '(0010,0016)': { vr: 'UT', keyword: 'PronounComment' },
-  '(0010,0041)': { vr: 'SQ', keyword: 'GenderIdentitySequence' },
-  '(0010,0042)': { vr: 'UT', keyword: 'SexParametersForClinicalUseCategoryComment' },
-  '(0010,0043)': { vr: 'SQ', keyword: 'SexParametersForClinicalUseCategorySequence' },
-  '(0010,0044)': { vr: 'SQ', keyword: 'GenderIdentityCodeSequence' },
-  '(0010,0045)': { vr: 'UT', keyword: 'GenderIdentityComment' },
-  '(0010,0046)': { vr: 'SQ', keyword: 'SexParametersForClinicalUseCategoryCodeSequence' },
-  '(0010,0047)': { vr: 'UR', keyword: 'SexParametersForClinicalUseCategoryReference' },
-  '(0010,2162)': { vr: 'UC', keyword: 'EthnicGroups' },
-  '(0040,A034)': { vr: 'DT', keyword: 'EffectiveStartDateTime' },
-  '(0040,A035)': { vr: 'DT', keyword: 'EffectiveStopDateTime' },
-  '(0040,B034)': { vr: 'DT', keyword: 'AnnotationDateTime' },
-  '(0040,B036)': { vr: 'DT', keyword: 'SegmentDefinitionDateTime' },
-  '(0040,B03B)': { vr: 'LT', keyword: 'MontageName' },
-  '(0040,B03F)': { vr: 'LO', keyword: 'MontageChannelLabel' },
-  '(0040,E012)': { vr: 'UR', keyword: 'DisplayURI' },
-  '(3004,007F)': { vr: 'LO', keyword: 'DoseCalculationModelName' },
-};
+const SUPPLEMENT = DICTIONARY_SUPPLEMENT;
 
 export function tagString(tag: number): string {
   const h = (tag >>> 0).toString(16).toUpperCase().padStart(8, '0');
