@@ -182,7 +182,9 @@ function remapUids(el: DElement, src: ByteSource, env: WalkEnv): OutNode {
 
 /** C: dates shift, free text is scrubbed, codes and numbers stay. Null = unchanged. */
 function clean(el: DElement, src: ByteSource, env: WalkEnv): OutNode | null {
-  if (!STRING_VRS.has(el.vr) || el.vr === 'UI') return null;
+  if (el.vr === 'UI') return null;
+  // Not text (OB, or UN: a tag unknown to the dictionary in implicit VR): it cannot be cleaned, so it is emptied, never kept.
+  if (!STRING_VRS.has(el.vr)) return value(el, Buffer.alloc(0), env, 'replaced');
   const raw = valueBytes(src, el);
   if (el.vr === 'DA' || el.vr === 'DT') {
     if (env.dateOffset === null) return null;
