@@ -31,7 +31,7 @@ export interface DeidOutput {
   studyUid: string;
   seriesUid: string;
   sopInstanceUid: string;
-  /** Location of the Pixel Data value in the input (for before/after hashing), if any. */
+  /** Location of the Pixel Data value in the input dataset source (for before/after hashing). */
   pixelRange: { start: number; end: number } | null;
   stats: DeidStats;
 }
@@ -162,7 +162,7 @@ export class Engine {
         studyUid: newUid(uids.study),
         seriesUid: newUid(uids.series),
         sopInstanceUid,
-        pixelRange: pixel && !instance.transferSyntax.deflated ? pixelValueRange(pixel) : null,
+        pixelRange: pixel ? pixelValueRange(pixel) : null,
         stats,
       },
     };

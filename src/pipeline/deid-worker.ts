@@ -1,0 +1,24 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Config } from '../config/schema';
+import { EntryProcessor, EntryResult, EntryTask } from './process-entry';
+
+/** Worker thread of the gateway's de-identify stage: keeps the event loop of DIMSE/HTTP free. */
+interface Init {
+  config: Config;
+  secret: Uint8Array;
+  outDir: string;
+  lookup?: [string, string][];
+}
+
+const init = workerData as Init;
+const processor = new EntryProcessor(init.config, Buffer.from(init.secret), init.outDir, init.lookup && new Map(init.lookup));
+
+parentPort!.on('message', (msg: { id: number } & EntryTask) => {
+  let result: EntryResult;
+  try {
+    result = processor.process(msg);
+  } catch (err) {
+    result = { kind: 'unreadable', code: 'INTERNAL_ERROR', reason: (err as Error).message };
+  }
+  parentPort!.postMessage({ id: msg.id, result });
+});

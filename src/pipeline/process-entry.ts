@@ -1,0 +1,122 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Config, RouteConfig } from '../config/schema';
+import { findElement, stringValue } from '../dicom/dataset';
+import { DicomParseError } from '../dicom/errors';
+import { T } from '../dicom/tags';
+import { Engine } from '../deid/deidentify';
+import { DeidStats } from '../deid/engine';
+import { openInstance, writeOutputFile } from '../io/instance-file';
+import { hashRange, pixelHashOfFile } from './pixel-hash';
+import { settingsForRoute } from './route-settings';
+import { selectRoutes } from './routing';
+
+export interface EntryTask {
+  id: string;
+  file: string;
+  callingAE?: string;
+  calledAE?: string;
+  peer?: string;
+}
+
+export interface RoutedOutput {
+  route: string;
+  kind: 'output';
+  file: string;
+  destinations: string[];
+  profile: string;
+  options: string[];
+  sopClassUid: string;
+  sopInstanceUid: string;
+  studyUid: string;
+  seriesUid: string;
+  transferSyntaxUid: string;
+  patientPseudonym: string;
+  stats: DeidStats;
+  pixelSha256Before: string | null;
+  pixelSha256After: string | null;
+}
+
+export type RouteResult = RoutedOutput | { route: string; kind: 'skip' | 'quarantine'; code: string; reason: string };
+
+export type EntryResult =
+  | { kind: 'routed'; results: RouteResult[]; originalStudyHash: string; originalSopHash: string }
+  | { kind: 'dropped'; route: string | null; reason: string }
+  | { kind: 'unreadable'; code: string; reason: string };
+
+/**
+ * The de-identify stage for one spooled instance (runs in a worker thread): routing, the
+ * engine once per matched route, the output written under `outDir/<id>/<route>.dcm` (fsync'd),
+ * and the Pixel Data hashed before and after, which must match.
+ */
+export class EntryProcessor {
+  private readonly engines = new Map<string, Engine>();
+
+  constructor(private readonly config: Config, secret: Buffer, private readonly outDir: string, lookup?: ReadonlyMap<string, string>) {
+    for (const route of config.routes) {
+      if (!route.drop) this.engines.set(route.name, new Engine(settingsForRoute(route, config.pseudonyms, lookup), secret));
+    }
+  }
+
+  process(task: EntryTask): EntryResult {
+    let opened;
+    try {
+      opened = openInstance(task.file);
+    } catch (err) {
+      if (err instanceof DicomParseError) return { kind: 'unreadable', code: err.code, reason: err.message };
+      throw err;
+    }
+    try {
+      const ds = opened.instance.dataset;
+      const routes = selectRoutes(this.config.routes, this.config.routing, { callingAE: task.callingAE, calledAE: task.calledAE, peer: task.peer, elements: ds.elements, src: ds.src });
+      if (routes.length === 0) return { kind: 'dropped', route: null, reason: 'no route matches' };
+      if (routes.every((r) => r.drop)) return { kind: 'dropped', route: routes[0].name, reason: `route ${routes[0].name} drops it` };
+      const text = (tag: number): string => {
+        const el = findElement(ds.elements, tag);
+        return el && !el.items ? stringValue(ds.src, el) : '';
+      };
+      const anyEngine = this.engines.values().next().value as Engine;
+      const results = routes.filter((r) => !r.drop).map((r) => this.runRoute(r, task, opened.instance));
+      return {
+        kind: 'routed',
+        results,
+        originalStudyHash: anyEngine.pseudo.keyedHash(text(T.StudyInstanceUID)),
+        originalSopHash: anyEngine.pseudo.keyedHash(text(T.SOPInstanceUID)),
+      };
+    } finally {
+      opened.close();
+    }
+  }
+
+  private runRoute(route: RouteConfig, task: EntryTask, instance: ReturnType<typeof openInstance>['instance']): RouteResult {
+    const engine = this.engines.get(route.name)!;
+    const outcome = engine.process(instance);
+    if (outcome.kind !== 'forward') return { route: route.name, kind: outcome.kind, code: outcome.code, reason: outcome.reason };
+    const o = outcome.output;
+    const file = path.join(this.outDir, task.id, `${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeOutputFile(file, o.meta, o.parts, { fsync: true });
+    const before = o.pixelRange ? hashRange(instance.dataset.src, o.pixelRange.start, o.pixelRange.end) : null;
+    const after = pixelHashOfFile(file);
+    if (before !== after) {
+      return { route: route.name, kind: 'quarantine', code: 'PIXEL_MISMATCH', reason: 'Pixel Data of the output differs from the input' };
+    }
+    return {
+      route: route.name,
+      kind: 'output',
+      file,
+      destinations: route.destinations,
+      profile: route.profile,
+      options: route.options,
+      sopClassUid: o.sopClassUid,
+      sopInstanceUid: o.sopInstanceUid,
+      studyUid: o.studyUid,
+      seriesUid: o.seriesUid,
+      transferSyntaxUid: o.transferSyntaxUid,
+      patientPseudonym: o.patientPseudonym,
+      stats: o.stats,
+      pixelSha256Before: before,
+      pixelSha256After: after,
+    };
+  }
+}
