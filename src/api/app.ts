@@ -1,0 +1,108 @@
+import express, { NextFunction, Request, Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { Registry } from 'prom-client';
+
+export interface QuarantineItem {
+  id: string;
+  stage: string;
+  code: string;
+  reason: string;
+  at: string;
+  bytes: number;
+}
+
+export interface ApiDeps {
+  /** Accepted bearer tokens (from a secret file or the environment, never the YAML). */
+  tokens: readonly string[];
+  readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  status(): Promise<Record<string, unknown>>;
+  metrics: Registry;
+  quarantine: {
+    list(): Promise<QuarantineItem[]>;
+    release(id: string, by: string): Promise<void>;
+    purge(id: string, by: string): Promise<void>;
+  };
+  /** Audit entries about a study: `uid` is a new UID, or an original UID matched by keyed hash. */
+  auditForStudy(uid: string): Promise<unknown[]>;
+  onUnauthorized(method: string, path: string, peer: string): void;
+}
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The REST API as an express app (no listen here: the caller owns the server). */
+export function createApp(d: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    const r = await d.readiness();
+    res.status(r.ready ? 200 : 503).json(r);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(d.metrics.contentType).send(await d.metrics.metrics());
+  });
+
+  app.use('/api', bearerAuth(d));
+  app.get('/api/status', async (_req, res) => void res.json(await d.status()));
+  app.get('/api/quarantine', async (_req, res) => void res.json(await d.quarantine.list()));
+  app.post('/api/quarantine/:id/release', async (req, res) => {
+    await d.quarantine.release(checkedId(req.params.id), String(res.locals.client));
+    res.status(202).json({ released: req.params.id });
+  });
+  app.delete('/api/quarantine/:id', async (req, res) => {
+    await d.quarantine.purge(checkedId(req.params.id), String(res.locals.client));
+    res.status(200).json({ purged: req.params.id });
+  });
+  app.get('/api/audit', async (req, res) => {
+    const uid = typeof req.query.studyUid === 'string' ? req.query.studyUid : '';
+    if (!/^[0-9.]{1,64}$/.test(uid)) throw new HttpError(400, 'studyUid: a UID is required');
+    res.json(await d.auditForStudy(uid));
+  });
+
+  app.use((_req, _res, next) => next(new HttpError(404, 'not found')));
+  app.use(errorHandler);
+  return app;
+}
+
+function checkedId(id: string | undefined): string {
+  if (!id || !ID.test(id)) throw new HttpError(400, 'invalid id');
+  return id;
+}
+
+/** Constant-time token check; the client is identified in audit entries by its token index. */
+function bearerAuth(d: ApiDeps) {
+  const tokens = d.tokens.map((t) => Buffer.from(t));
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
+    const given = m ? Buffer.from(m[1]) : null;
+    const index = given ? tokens.findIndex((t) => t.length === given.length && timingSafeEqual(t, given)) : -1;
+    if (index < 0) {
+      d.onUnauthorized(req.method, req.path, req.socket.remoteAddress ?? '');
+      res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'a valid bearer token is required' });
+      return;
+    }
+    res.locals.client = `token#${index + 1}`;
+    next();
+  };
+}
+
+/** The one place errors become HTTP statuses. */
+function errorHandler(err: Error, _req: Request, res: Response, _next: NextFunction): void {
+  if (err instanceof HttpError) {
+    res.status(err.status).json({ error: err.message });
+    return;
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') {
+    res.status(404).json({ error: 'not found' });
+    return;
+  }
+  res.status(500).json({ error: 'internal error' });
+}
