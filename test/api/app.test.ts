@@ -40,13 +40,13 @@ test('health and metrics need no token; readiness reports each check', async () 
   assert.equal((await fetch(`${base}/healthz`)).status, 200);
   const ready = await fetch(`${base}/readyz`);
   assert.equal(ready.status, 503);
-  assert.deepEqual((await ready.json()).checks, { spool: true, 'research-orthanc': false });
+  assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { spool: true, 'research-orthanc': false });
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /deid_test_total 3/);
 });
 
 test('every /api route requires a valid bearer token; failures are reported for the audit', async () => {
-  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic czNjcmV0' }]) {
+  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic czNjcmV0' }] as Record<string, string>[]) {
     const r = await fetch(`${base}/api/status`, { headers });
     assert.equal(r.status, 401);
     assert.equal(r.headers.get('www-authenticate'), 'Bearer');
@@ -56,7 +56,7 @@ test('every /api route requires a valid bearer token; failures are reported for 
 });
 
 test('quarantine: list, release, purge; the acting token is named; bad ids are 400, unknown 404', async () => {
-  const list = await (await fetch(`${base}/api/quarantine`, { headers: auth })).json();
+  const list = (await (await fetch(`${base}/api/quarantine`, { headers: auth })).json()) as { id: string }[];
   assert.equal(list[0].id, 'abc-1');
   assert.equal((await fetch(`${base}/api/quarantine/abc-1/release`, { method: 'POST', headers: auth })).status, 202);
   assert.equal((await fetch(`${base}/api/quarantine/abc-1`, { method: 'DELETE', headers: auth })).status, 200);
@@ -67,7 +67,7 @@ test('quarantine: list, release, purge; the acting token is named; bad ids are 4
 
 test('audit lookup needs a UID', async () => {
   assert.equal((await fetch(`${base}/api/audit?studyUid=DROP%20TABLE`, { headers: auth })).status, 400);
-  const entries = await (await fetch(`${base}/api/audit?studyUid=2.25.1234`, { headers: auth })).json();
+  const entries = (await (await fetch(`${base}/api/audit?studyUid=2.25.1234`, { headers: auth })).json()) as { newStudyUid: string }[];
   assert.equal(entries[0].newStudyUid, '2.25.1234');
   assert.equal((await fetch(`${base}/api/nothing`, { headers: auth })).status, 404);
 });
