@@ -70,8 +70,18 @@ const plainAscii = (b: Buffer): boolean => b.every((c) => c >= 0x20 && c < 0x7f)
  * whole words: a PatientID "123" is not found in "41234", UID 1.2.3 not in 1.2.3.4, and an
  * institution "TOSHIBA" not in the manufacturer "TOSHIBA_MEC".
  */
+const boundaries = new WeakMap<Identifier, ((c: number | undefined) => boolean) | null>();
+function boundaryOf(id: Identifier): ((c: number | undefined) => boolean) | null {
+  let joined = boundaries.get(id);
+  if (joined === undefined) {
+    joined = id.kind === 'number' ? isDigit : id.kind === 'uid' ? isUidChar : plainAscii(id.bytes) ? isWordChar : null;
+    boundaries.set(id, joined);
+  }
+  return joined;
+}
+
 export function findIn(haystack: Buffer, id: Identifier): number {
-  const joined = id.kind === 'number' ? isDigit : id.kind === 'uid' ? isUidChar : plainAscii(id.bytes) ? isWordChar : null;
+  const joined = boundaryOf(id);
   let from = 0;
   for (;;) {
     const i = haystack.indexOf(id.bytes, from);

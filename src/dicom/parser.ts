@@ -94,7 +94,8 @@ class Walker {
     let vr = h.fileVr ?? dictVr ?? 'UN';
     // A UN the dictionary knows is read with the dictionary's VR (PS3.5 6.2.2).
     if (vr === 'UN' && dictVr && dictVr !== 'UN') vr = dictVr;
-    const base = { tag: h.tag, vr, fileVr: h.fileVr, start: pos, valueStart: h.valueStart, length: h.length };
+    // One object per element, with every field set up front (a stable shape is much faster).
+    const base: DElement = { tag: h.tag, vr, fileVr: h.fileVr, start: pos, valueStart: h.valueStart, length: h.length, end: 0 };
 
     const undefinedLength = h.length === UNDEFINED_LENGTH;
     const hiddenSequence = h.fileVr === null || h.fileVr === 'UN';
@@ -103,22 +104,23 @@ class Walker {
       const itemSyntax = h.fileVr === 'SQ' ? syntax : h.fileVr === 'UN' ? IMPLICIT_LE : syntax;
       try {
         const seq = this.sequence(h.valueStart, h.length, end, itemSyntax, depth);
-        return { ...base, vr: 'SQ', items: seq.items, itemSyntax, end: seq.end };
+        return Object.assign(base, { vr: 'SQ', items: seq.items, itemSyntax, end: seq.end });
       } catch (err) {
         // A UN that only looked like a sequence stays an opaque UN value.
         if (!(err instanceof DicomParseError) || undefinedLength || vr !== 'SQ' || h.fileVr !== 'UN') throw err;
-        return this.plainValue({ ...base, vr: 'UN' }, end);
+        base.vr = 'UN';
+        return this.plainValue(base, end);
       }
     }
     if (undefinedLength) {
       const enc = this.fragments(h.valueStart, end, syntax);
-      return { ...base, fragments: enc.fragments, end: enc.end };
+      return Object.assign(base, { fragments: enc.fragments, end: enc.end });
     }
     // Implicit-VR private sequences: an unknown private value that starts with an item tag.
     if (vr === 'UN' && h.fileVr === null && isPrivateTag(h.tag) && h.length >= 8 && this.startsWithItem(h.valueStart, end)) {
       try {
         const seq = this.sequence(h.valueStart, h.length, end, syntax, depth);
-        return { ...base, vr: 'SQ', items: seq.items, itemSyntax: syntax, end: seq.end };
+        return Object.assign(base, { vr: 'SQ', items: seq.items, itemSyntax: syntax, end: seq.end });
       } catch (err) {
         if (!(err instanceof DicomParseError)) throw err;
       }
@@ -126,7 +128,7 @@ class Walker {
     return this.plainValue(base, end);
   }
 
-  private plainValue(el: Omit<DElement, 'end'>, end: number): DElement {
+  private plainValue(el: DElement, end: number): DElement {
     const valueEnd = el.valueStart + el.length;
     if (valueEnd > end) {
       const code = end >= this.src.size ? 'TRUNCATED' : 'BAD_LENGTH';
@@ -135,7 +137,8 @@ class Walker {
     if (el.length > maxValueLength(el.vr)) {
       throw new DicomParseError('VALUE_TOO_LONG', `${el.vr} value of ${formatTag(el.tag)} is ${el.length} bytes, above the ${maxValueLength(el.vr)}-byte limit for its VR`, el.start);
     }
-    return { ...el, end: valueEnd };
+    el.end = valueEnd;
+    return el;
   }
 
   private startsWithItem(pos: number, end: number): boolean {
