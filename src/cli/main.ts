@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';
 import { UsageError } from './settings-from-options';
 
@@ -7,7 +8,8 @@ const program = new Command('deid-gateway')
   .description('DICOM de-identification gateway and folder engine (PS3.15 Annex E)')
   .version('0.1.0')
   .addCommand(deidentifyCommand())
-  .addCommand(extractCommand());
+  .addCommand(extractCommand())
+  .addCommand(auditCommand());
 
 // `deid-gateway ... | head` closes stdout early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
