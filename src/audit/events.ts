@@ -42,8 +42,9 @@ export type AuditEvent =
       newSeriesUid: string;
       newSopInstanceUid: string;
       /** SHA-256 of the Pixel Data value before and after: equal unless pixels were cleaned. */
-      pixelSha256Before: HexHash;
-      pixelSha256After: HexHash;
+      /** Absent for objects without Pixel Data (e.g. SR under the basic profile). */
+      pixelSha256Before?: HexHash;
+      pixelSha256After?: HexHash;
       originalStudyHash: HexHash;
       originalSopHash: HexHash;
     }
@@ -58,7 +59,9 @@ export type AuditEvent =
     }
   | { type: 'instance.retry'; spoolId: string; destination: string; attempt: number; delayMs: number; error: string }
   | { type: 'instance.quarantined'; spoolId: string; stage: string; code: string; reason: string }
-  | { type: 'instance.dropped'; spoolId: string; route: string }
+  | { type: 'instance.dropped'; spoolId: string; route: string; reason: string }
+  /** A route produced no output for a stated reason (e.g. pixel-only and no Pixel Data). */
+  | { type: 'instance.skipped'; spoolId: string; route: string; code: string; reason: string }
   | { type: 'quarantine.released'; spoolId: string; by: string }
   | { type: 'quarantine.purged'; spoolId: string; by: string }
   | { type: 'api.unauthorized'; method: string; path: string; peer: string }
