@@ -27,7 +27,7 @@ export type AuditEvent =
   | { type: 'config.loaded'; configHash: HexHash }
   | { type: 'association.accepted'; callingAE: string; calledAE: string; peer: string }
   | { type: 'association.rejected'; callingAE: string; calledAE: string; peer: string; reason: string }
-  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number; originalSopHash: HexHash }
+  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number; originalSopHash?: HexHash }
   | {
       type: 'instance.deidentified';
       spoolId: string;

@@ -5,7 +5,7 @@ import { OPTION_NAMES } from '../deid/profiles/types';
 import { PIXEL_RISKS } from '../deid/settings';
 import { quarantineDirFor, runFolderJob } from '../folder/run-folder';
 import { formatSummary } from '../folder/summary';
-import { ExtractOptions } from '../folder/extract-file';
+import type { ExtractOptions } from '../folder/extract-file';
 import { DeidCliOptions, settingsFromOptions, UsageError } from './settings-from-options';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { DicomParseError } from '../dicom/errors';
 import { Engine } from '../deid/deidentify';
 import { openInstance, writeOutputFile } from '../io/instance-file';
+import { ManifestRow } from './manifest';
 
 export type FileOutcome = 'written' | 'skipped' | 'quarantined' | 'ignored';
 
@@ -16,7 +17,7 @@ export interface FileResult {
   /** Output path relative to the output root (written files only). */
   output?: string;
   /** Extract jobs: the manifest row of the written array. */
-  manifest?: import('./extract-file').ManifestRow;
+  manifest?: ManifestRow;
 }
 
 export interface FolderTarget {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../deid/deidentify';
 import { fromWire, WireSettings } from '../deid/settings-wire';
-import { extractFile, ExtractOptions } from './extract-file';
+import type { ExtractOptions } from './extract-file';
 import { FileResult, FolderTarget, processFile } from './process-file';
 
 /** Worker thread: one Engine, files in, results out. All heavy work stays off the main loop. */
@@ -19,7 +19,10 @@ const engine = new Engine(fromWire(init.settings), Buffer.from(init.secret));
 parentPort!.on('message', async (msg: { id: number; rel: string }) => {
   let result: FileResult;
   try {
-    result = init.extract ? await extractFile(engine, msg.rel, init.target, init.extract) : processFile(engine, msg.rel, init.target);
+    // The pixel codecs (WASM) load only for extract jobs: deidentify workers stay small.
+    result = init.extract
+      ? await (await import('./extract-file')).extractFile(engine, msg.rel, init.target, init.extract)
+      : processFile(engine, msg.rel, init.target);
   } catch (err) {
     // Even the quarantine copy failed (disk full, permissions): report, never die.
     result = { rel: msg.rel, outcome: 'quarantined' as const, code: 'INTERNAL_ERROR', reason: `could not quarantine: ${(err as Error).message}`, bytesIn: 0, bytesOut: 0 };
