@@ -26,37 +26,74 @@ const MAX_SCANNED = 16 << 20;
  */
 export function findLeak(meta: ByteSource, metaStart: number, dataset: ByteSource, syntax: Syntax, identifiers: readonly Identifier[]): Leak | null {
   if (identifiers.length === 0) return null;
-  const metaEls = parseElements(meta, metaStart, meta.size, EXPLICIT_LE).elements;
-  return scan(metaEls, meta, identifiers, '') ?? scan(parseElements(dataset, 0, dataset.size, syntax).elements, dataset, identifiers, '');
+  const values: ScannedValue[] = [];
+  collect(parseElements(meta, metaStart, meta.size, EXPLICIT_LE).elements, meta, '', values);
+  collect(parseElements(dataset, 0, dataset.size, syntax).elements, dataset, '', values);
+  return matchUids(values, identifiers) ?? matchText(values, identifiers);
 }
 
-function scan(elements: DElement[], src: ByteSource, ids: readonly Identifier[], prefix: string): Leak | null {
+interface ScannedValue {
+  path: string;
+  vr: string;
+  bytes: Buffer;
+}
+
+/** Every text-bearing value of the output with its tag path (Pixel Data and coded terms aside). */
+function collect(elements: DElement[], src: ByteSource, prefix: string, out: ScannedValue[]): void {
   for (const el of elements) {
-    const path = prefix + label(el.tag);
     if (el.items) {
-      for (let i = 0; i < el.items.length; i++) {
-        const hit = scan(el.items[i].elements, src, ids, `${path}[${i}].`);
-        if (hit) return hit;
-      }
+      el.items.forEach((item, i) => collect(item.elements, src, `${prefix}${label(el.tag)}[${i}].`, out));
       continue;
     }
     if (el.tag >>> 16 === PIXEL_GROUP || el.fragments || el.length === 0 || el.length > MAX_SCANNED) continue;
     if (!STRING_VRS.has(el.vr) && el.vr !== 'UN' && !isPrivateTag(el.tag)) continue;
     if (CODED_TERM_TAGS.has(el.tag)) continue;
-    const bytes = src.slice(el.valueStart, el.valueStart + el.length);
-    const hit = el.vr === 'UI' ? matchUids(bytes, ids) : matchText(asciiLower(bytes), ids);
-    if (hit) return { path, identifier: hit.source };
+    out.push({ path: prefix + label(el.tag), vr: el.vr, bytes: src.slice(el.valueStart, el.valueStart + el.length) });
+  }
+}
+
+/** Original UIDs: exact match against each value of every UI element. */
+function matchUids(values: ScannedValue[], ids: readonly Identifier[]): Leak | null {
+  const uids = new Map(ids.filter((id) => id.kind === 'uid').map((id) => [id.bytes.toString('latin1'), id.source]));
+  if (uids.size === 0) return null;
+  for (const v of values) {
+    if (v.vr !== 'UI') continue;
+    for (const uid of v.bytes.toString('latin1').replace(/[\0 ]+$/, '').split('\\')) {
+      const source = uids.get(uid.trim());
+      if (source) return { path: v.path, identifier: source };
+    }
   }
   return null;
 }
 
-function matchUids(bytes: Buffer, ids: readonly Identifier[]): Identifier | undefined {
-  const values = bytes.toString('latin1').replace(/[\0 ]+$/, '').split('\\').map((v) => v.trim());
-  return ids.find((id) => id.kind === 'uid' && values.includes(id.bytes.toString('latin1')));
-}
-
-function matchText(lower: Buffer, ids: readonly Identifier[]): Identifier | undefined {
-  return ids.find((id) => findIn(lower, id) >= 0);
+/**
+ * Text, numbers and UIDs inside other values: all non-UI values are lower-cased into one
+ * buffer (NUL-separated, so no match spans two values) and each identifier is searched once.
+ */
+function matchText(values: ScannedValue[], ids: readonly Identifier[]): Leak | null {
+  const text = values.filter((v) => v.vr !== 'UI');
+  const starts: number[] = [];
+  let size = 0;
+  for (const v of text) {
+    starts.push(size);
+    size += v.bytes.length + 1;
+  }
+  const hay = Buffer.alloc(size);
+  text.forEach((v, i) => v.bytes.copy(hay, starts[i]));
+  const lower = asciiLower(hay);
+  for (const id of ids) {
+    const at = findIn(lower, id);
+    if (at < 0) continue;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return { path: text[lo].path, identifier: id.source };
+  }
+  return null;
 }
 
 function label(tag: Tag): string {

@@ -6,7 +6,7 @@ import { Engine } from '../deid/deidentify';
 import { openInstance } from '../io/instance-file';
 import { applyRescale, decodePixels, encodeNpy, encodePng16, PixelDecodeError } from '../pixels';
 import { ManifestRow } from './manifest';
-import { FileResult, FolderTarget, quarantineFile, safeName } from './process-file';
+import { ensureDir, FileResult, FolderTarget, quarantineFile, safeName } from './process-file';
 
 export type ExtractFormat = 'npy' | 'png16';
 
@@ -24,8 +24,8 @@ export async function extractFile(engine: Engine, rel: string, target: FolderTar
   const input = path.join(target.inRoot, rel);
   let bytesIn = 0;
   try {
-    bytesIn = fs.statSync(input).size;
     const opened = openInstance(input);
+    bytesIn = opened.size;
     let outcome;
     let deidentified: Buffer;
     try {
@@ -41,7 +41,7 @@ export async function extractFile(engine: Engine, rel: string, target: FolderTar
     const { info, array } = await decodePixels(deidentified);
     const pixels = opts.rescale ? applyRescale(array, info.rescaleSlope ?? 1, info.rescaleIntercept ?? 0) : array;
     const dir = path.join(safeName(o.patientPseudonym), safeName(o.studyUid), safeName(o.seriesUid));
-    fs.mkdirSync(path.join(target.outRoot, dir), { recursive: true });
+    ensureDir(path.join(target.outRoot, dir));
     let file: string;
     let bytesOut = 0;
     if (opts.format === 'npy') {

@@ -38,8 +38,8 @@ export function processFile(engine: Engine, rel: string, target: FolderTarget): 
   const input = path.join(target.inRoot, rel);
   let bytesIn = 0;
   try {
-    bytesIn = fs.statSync(input).size;
     const opened = openInstance(input);
+    bytesIn = opened.size;
     try {
       const outcome = engine.process(opened.instance);
       if (outcome.kind === 'skip') return { rel, outcome: 'skipped', code: outcome.code, reason: outcome.reason, bytesIn, bytesOut: 0 };
@@ -47,7 +47,7 @@ export function processFile(engine: Engine, rel: string, target: FolderTarget): 
       const o = outcome.output;
       const outRel = path.join(safeName(o.patientPseudonym), safeName(o.studyUid), safeName(o.seriesUid), `${safeName(o.sopInstanceUid)}.dcm`);
       const outPath = path.join(target.outRoot, outRel);
-      fs.mkdirSync(path.dirname(outPath), { recursive: true });
+      ensureDir(path.dirname(outPath));
       const bytesOut = writeOutputFile(outPath, o.meta, o.parts);
       return { rel, outcome: 'written', bytesIn, bytesOut, output: outRel };
     } finally {
@@ -55,9 +55,27 @@ export function processFile(engine: Engine, rel: string, target: FolderTarget): 
     }
   } catch (err) {
     if (err instanceof DicomParseError && err.code === 'NOT_DICOM') return { rel, outcome: 'ignored', code: err.code, reason: err.message, bytesIn, bytesOut: 0 };
+    bytesIn ||= fileSize(input);
     const code = err instanceof DicomParseError ? err.code : 'INTERNAL_ERROR';
     return quarantineFile(engine, rel, target, code, (err as Error).message, bytesIn);
   }
+}
+
+const fileSize = (file: string): number => {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+};
+
+const made = new Set<string>();
+/** mkdir -p, remembered: a series folder receives hundreds of files. */
+export function ensureDir(dir: string): void {
+  if (made.has(dir)) return;
+  fs.mkdirSync(dir, { recursive: true });
+  if (made.size > 10_000) made.clear();
+  made.add(dir);
 }
 
 /**
