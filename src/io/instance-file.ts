@@ -67,10 +67,7 @@ export function writeOutputFile(target: string, meta: Buffer, parts: Part[], opt
       else if (p.end - p.start <= COPY_CHUNK) pending.push(p.src.slice(p.start, p.end));
       else {
         flush();
-        for (let pos = p.start; pos < p.end; pos += COPY_CHUNK) {
-          const chunk = p.src.slice(pos, Math.min(p.end, pos + COPY_CHUNK));
-          written += writeAll(fd, chunk);
-        }
+        written += copyRange(p.src, p.start, p.end, fd);
       }
       if (pending.length >= 64) flush();
     }
@@ -88,6 +85,25 @@ export function writeOutputFile(target: string, meta: Buffer, parts: Part[], opt
     fs.rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+let copyBuffer: Buffer | undefined;
+
+/** Streams a large input range (Pixel Data) to the output through one reused buffer. */
+function copyRange(src: ByteSource, start: number, end: number, fd: number): number {
+  let written = 0;
+  for (let pos = start; pos < end; pos += COPY_CHUNK) {
+    const len = Math.min(COPY_CHUNK, end - pos);
+    let chunk: Buffer;
+    if (src instanceof FileSource) {
+      copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK);
+      let got = 0;
+      while (got < len) got += fs.readSync(src.fd, copyBuffer, got, len - got, pos + got) || fail('input');
+      chunk = copyBuffer.subarray(0, len);
+    } else chunk = src.slice(pos, pos + len);
+    written += writeAll(fd, chunk);
+  }
+  return written;
 }
 
 function writeAll(fd: number, buf: Buffer): number {
