@@ -9,7 +9,8 @@ import { PIXEL_RISKS } from '../deid/settings';
  */
 
 const aeTitle = z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, 'an AE title: 1-16 printable characters, no backslash').transform((s) => s.trim());
-const port = z.number().int().min(1).max(65535);
+/** 0 lets the OS choose (tests); the chosen port is printed at start. */
+const port = z.number().int().min(0).max(65535);
 const durationMs = z.number().int().min(0);
 
 export const TlsSchema = z.object({

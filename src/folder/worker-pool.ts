@@ -1,4 +1,25 @@
-import { Worker } from 'node:worker_threads';
+import { MessagePort, Worker } from 'node:worker_threads';
+
+/** The messages between the pool and a worker script (see `serveWorker`). */
+export interface WorkerRequest<Task> {
+  jobId: number;
+  task: Task;
+}
+export interface WorkerReply<Result> {
+  jobId: number;
+  result: Result;
+}
+
+/**
+ * The worker side: answers every request with `handle(task)`. `handle` must not throw
+ * (a worker that dies takes its task with it); it returns an error outcome instead.
+ */
+export function serveWorker<Task, Result>(port: MessagePort, handle: (task: Task) => Result | Promise<Result>): void {
+  port.on('message', async (msg: WorkerRequest<Task>) => {
+    const reply: WorkerReply<Result> = { jobId: msg.jobId, result: await handle(msg.task) };
+    port.postMessage(reply);
+  });
+}
 
 /**
  * A fixed pool of worker threads taking one task at a time each. `run` resolves with the
@@ -14,9 +35,9 @@ export class WorkerPool<Task, Result> {
   constructor(script: string, size: number, workerData: unknown) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(script, { workerData });
-      w.on('message', (msg: { id: number; result: Result }) => {
-        const p = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
+      w.on('message', (msg: WorkerReply<Result>) => {
+        const p = this.pending.get(msg.jobId);
+        this.pending.delete(msg.jobId);
         this.idle.push(w);
         this.pump();
         p?.resolve(msg.result);
@@ -49,7 +70,7 @@ export class WorkerPool<Task, Result> {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       this.pending.set(id, { resolve: job.resolve, reject: job.reject, worker: w });
-      w.postMessage({ id, ...(job.task as object) });
+      w.postMessage({ jobId: id, task: job.task } satisfies WorkerRequest<Task>);
     }
   }
 

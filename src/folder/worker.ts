@@ -3,6 +3,7 @@ import { Engine } from '../deid/deidentify';
 import { fromWire, WireSettings } from '../deid/settings-wire';
 import type { ExtractOptions } from './extract-file';
 import { FileResult, FolderTarget, processFile } from './process-file';
+import { serveWorker } from './worker-pool';
 
 /** Worker thread: one Engine, files in, results out. All heavy work stays off the main loop. */
 interface Init {
@@ -16,16 +17,14 @@ interface Init {
 const init = workerData as Init;
 const engine = new Engine(fromWire(init.settings), Buffer.from(init.secret));
 
-parentPort!.on('message', async (msg: { id: number; rel: string }) => {
-  let result: FileResult;
+serveWorker<{ rel: string }, FileResult>(parentPort!, async ({ rel }) => {
   try {
     // The pixel codecs (WASM) load only for extract jobs: deidentify workers stay small.
-    result = init.extract
-      ? await (await import('./extract-file')).extractFile(engine, msg.rel, init.target, init.extract)
-      : processFile(engine, msg.rel, init.target);
+    return init.extract
+      ? await (await import('./extract-file')).extractFile(engine, rel, init.target, init.extract)
+      : processFile(engine, rel, init.target);
   } catch (err) {
     // Even the quarantine copy failed (disk full, permissions): report, never die.
-    result = { rel: msg.rel, outcome: 'quarantined' as const, code: 'INTERNAL_ERROR', reason: `could not quarantine: ${(err as Error).message}`, bytesIn: 0, bytesOut: 0 };
+    return { rel, outcome: 'quarantined', code: 'INTERNAL_ERROR', reason: `could not quarantine: ${(err as Error).message}`, bytesIn: 0, bytesOut: 0 };
   }
-  parentPort!.postMessage({ id: msg.id, result });
 });

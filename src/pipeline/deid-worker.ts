@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Config } from '../config/schema';
+import { serveWorker } from '../folder/worker-pool';
 import { EntryProcessor, EntryResult, EntryTask } from './process-entry';
 
 /** Worker thread of the gateway's de-identify stage: keeps the event loop of DIMSE/HTTP free. */
@@ -13,12 +14,10 @@ interface Init {
 const init = workerData as Init;
 const processor = new EntryProcessor(init.config, Buffer.from(init.secret), init.outDir, init.lookup && new Map(init.lookup));
 
-parentPort!.on('message', (msg: { id: number } & EntryTask) => {
-  let result: EntryResult;
+serveWorker<EntryTask, EntryResult>(parentPort!, (task) => {
   try {
-    result = processor.process(msg);
+    return processor.process(task);
   } catch (err) {
-    result = { kind: 'unreadable', code: 'INTERNAL_ERROR', reason: (err as Error).message };
+    return { kind: 'unreadable', code: 'INTERNAL_ERROR', reason: (err as Error).message };
   }
-  parentPort!.postMessage({ id: msg.id, result });
 });
