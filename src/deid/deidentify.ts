@@ -150,7 +150,7 @@ export class Engine {
     const leak = findLeak(new BufferSource(meta), 132, new PartsSource(encoded.parts), dataset.syntax, guarded);
     if (leak) return quarantine('LEAK_DETECTED', `leak guard: the output still holds the input's ${leak.identifier} at ${leak.path}`);
 
-    const parts = instance.transferSyntax.deflated ? [zlib.deflateRawSync(new PartsSource(encoded.parts).slice(0, encoded.length))] : encoded.parts;
+    const parts = instance.transferSyntax.deflated ? [deflateEven(new PartsSource(encoded.parts).slice(0, encoded.length))] : encoded.parts;
     return {
       kind: 'forward',
       output: {
@@ -167,6 +167,12 @@ export class Engine {
       },
     };
   }
+}
+
+/** Deflated datasets are padded with one NUL byte to an even length (PS3.5 A.5). */
+function deflateEven(dataset: Buffer): Buffer {
+  const z = zlib.deflateRawSync(dataset);
+  return z.length % 2 === 0 ? z : Buffer.concat([z, Buffer.alloc(1)]);
 }
 
 function sortByTag(nodes: OutNode[]): void {
