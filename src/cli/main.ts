@@ -2,11 +2,13 @@
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';
+import { serveCommand } from './serve-command';
 import { UsageError } from './settings-from-options';
 
 const program = new Command('deid-gateway')
   .description('DICOM de-identification gateway and folder engine (PS3.15 Annex E)')
   .version('0.1.0')
+  .addCommand(serveCommand())
   .addCommand(deidentifyCommand())
   .addCommand(extractCommand())
   .addCommand(auditCommand());

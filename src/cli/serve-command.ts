@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
+import { startGateway } from '../gateway/gateway';
+
+/** `deid-gateway serve`: runs the gateway until SIGTERM/SIGINT, then stops gracefully. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the gateway: DIMSE C-STORE in, spool, de-identify, forward, audit, REST API')
+    .option('--config <file>', 'YAML config (default: the embedded config/default.yaml); DEID__SECTION__FIELD env vars override')
+    .action(async (o: { config?: string }) => {
+      let loaded;
+      try {
+        loaded = loadConfig(o.config ?? DEFAULT_CONFIG_FILE);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`deid-gateway: ${err.message}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const gw = await startGateway(loaded.config, loaded.hash);
+      process.stderr.write(`deid-gateway listening: DIMSE ${loaded.config.dimse.aeTitle}@${loaded.config.dimse.host}:${gw.dimsePort}${gw.apiPort ? `, API http://${loaded.config.api.host}:${gw.apiPort}` : ''}\n`);
+      const shutdown = (signal: string): void => {
+        process.stderr.write(`deid-gateway: ${signal}, stopping\n`);
+        gw.stop(signal).then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+}

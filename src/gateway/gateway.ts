@@ -1,0 +1,124 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { createApp } from '../api/app';
+import { AuditLog } from '../audit/audit-log';
+import { AuditEvent } from '../audit/events';
+import { Config } from '../config/schema';
+import { loadSecret } from '../config/secret';
+import { parseLookupCsv } from '../deid/lookup-table';
+import { Pseudonymizer } from '../deid/pseudonyms';
+import { WorkerPool } from '../folder/worker-pool';
+import { createDestination, Destination } from '../forward/destination';
+import { startDimseServer, DimseServer } from '../ingest/dimse';
+import { createMetrics } from '../pipeline/metrics';
+import { Pipeline } from '../pipeline/pipeline';
+import { EntryResult, EntryTask } from '../pipeline/process-entry';
+import { Spool } from '../spool/spool';
+
+export const VERSION = '0.1.0';
+
+export interface RunningGateway {
+  dimsePort: number;
+  apiPort: number | null;
+  stop(reason?: string): Promise<void>;
+}
+
+/**
+ * The composition root: config -> secret, audit, spool, de-identify workers, destinations,
+ * pipeline, DIMSE ingest, REST API. Startup order matters: the spool and the pipeline are
+ * ready before the DIMSE port opens, so nothing is accepted that cannot be processed.
+ */
+export async function startGateway(config: Config, configHash: string): Promise<RunningGateway> {
+  const secretSource = loadSecret(config.pseudonyms.secretFile, { DEID_SECRET: process.env[config.pseudonyms.secretEnv] });
+  const pseudo = new Pseudonymizer(secretSource.secret);
+  const audit = AuditLog.open(config.audit);
+  const record = (e: AuditEvent): void => void audit.write(e);
+  record({ type: 'gateway.start', version: VERSION, configHash });
+  record({ type: 'config.loaded', configHash });
+
+  const metrics = createMetrics();
+  const spool = await Spool.open(config.spool.dir, config.spool);
+  const outDir = path.join(config.spool.dir, 'outgoing');
+  fs.rmSync(outDir, { recursive: true, force: true }); // outputs are rebuilt from the spool after a restart
+  const lookup = config.pseudonyms.lookupCsv ? parseLookupCsv(fs.readFileSync(config.pseudonyms.lookupCsv, 'utf8')) : undefined;
+  const pool = new WorkerPool<EntryTask, EntryResult>(path.join(__dirname, '..', 'pipeline', 'deid-worker.js'), config.spool.workers, {
+    config,
+    secret: new Uint8Array(secretSource.secret),
+    outDir,
+    lookup: lookup && [...lookup],
+  });
+  const secrets = { readFile: (f: string) => fs.readFileSync(f, 'utf8').trim(), env: process.env };
+  const destinations = new Map<string, Destination>(Object.entries(config.destinations).map(([name, cfg]) => [name, createDestination(name, cfg, secrets)]));
+  const batchSizes = new Map(Object.entries(config.destinations).map(([name, cfg]) => [name, cfg.type === 'stow-rs' ? cfg.batchSize : cfg.type === 'c-store' ? 16 : 1]));
+  const pipeline = new Pipeline({ spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir });
+  pipeline.start();
+
+  const dimse: DimseServer = await startDimseServer(config.dimse, spool, (e) => {
+    if (e.type === 'association.accepted' || e.type === 'association.rejected') {
+      metrics.associationsTotal.inc({ result: e.type === 'association.accepted' ? 'accepted' : 'rejected' });
+      record(e.type === 'association.accepted' ? { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer } : { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer, reason: e.reason ?? '' });
+    } else if (e.type === 'instance.received') {
+      metrics.received.inc({ source: 'dimse' });
+      record({ type: 'instance.received', spoolId: e.spoolId, callingAE: e.callingAE, bytes: e.bytes });
+    } else if (e.type === 'instance.quarantined') {
+      metrics.quarantined.inc({ stage: e.stage, code: e.code });
+      record({ type: 'instance.quarantined', spoolId: e.spoolId, stage: e.stage, code: e.code, reason: e.reason });
+    }
+    metrics.associations.set(dimse?.activeAssociations() ?? 0);
+  });
+
+  let api: http.Server | null = null;
+  if (config.api.enabled) {
+    const tokens = [
+      ...(config.api.tokenFile ? fs.readFileSync(config.api.tokenFile, 'utf8').split('\n').map((t) => t.trim()).filter(Boolean) : []),
+      ...(process.env[config.api.tokenEnv] ? [process.env[config.api.tokenEnv]!.trim()] : []),
+    ];
+    const app = createApp({
+      tokens,
+      metrics: metrics.registry,
+      readiness: async () => {
+        const checks: Record<string, boolean> = { spool: spool.hasRoom() };
+        for (const [name, d] of destinations) checks[name] = await d.probe().catch(() => false);
+        return { ready: Object.values(checks).every(Boolean), checks };
+      },
+      status: async () => ({ version: VERSION, spool: spool.counts(), inFlight: pipeline.busy, associations: dimse.activeAssociations(), configHash }),
+      quarantine: {
+        list: () => spool.listQuarantine(),
+        release: async (id, by) => {
+          await spool.release(id);
+          record({ type: 'quarantine.released', spoolId: id, by });
+        },
+        purge: async (id, by) => {
+          await spool.purge(id);
+          record({ type: 'quarantine.purged', spoolId: id, by });
+        },
+      },
+      auditForStudy: async (uid) => {
+        const byNew = await audit.search({ newStudyUid: uid });
+        return byNew.length ? byNew : audit.search({ originalStudyHash: pseudo.keyedHash(uid) });
+      },
+      onUnauthorized: (method, p, peer) => record({ type: 'api.unauthorized', method, path: p, peer }),
+    });
+    api = app.listen(config.api.port, config.api.host);
+    await new Promise<void>((resolve, reject) => api!.once('listening', resolve).once('error', reject));
+  }
+
+  let stopped = false;
+  return {
+    dimsePort: dimse.port,
+    apiPort: api ? (api.address() as AddressInfo).port : null,
+    async stop(reason = 'stop requested') {
+      if (stopped) return;
+      stopped = true;
+      await dimse.close();
+      if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
+      await pipeline.stop();
+      await pool.close();
+      await Promise.all([...destinations.values()].map((d) => d.close()));
+      record({ type: 'gateway.stop', reason });
+      await audit.close();
+    },
+  };
+}

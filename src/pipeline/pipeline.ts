@@ -1,0 +1,167 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AuditEvent } from '../audit/events';
+import { RetryPolicy } from '../config/schema';
+import { WorkerPool } from '../folder/worker-pool';
+import { Destination, OutgoingInstance } from '../forward/destination';
+import { PermanentError } from '../forward/errors';
+import { withRetry } from '../forward/retry';
+import { SpoolEntry } from '../spool/spool';
+import { Batcher } from './batcher';
+import { Metrics } from './metrics';
+import { EntryResult, EntryTask, RoutedOutput } from './process-entry';
+
+/** What the pipeline needs of the spool (the durable queue in src/spool). */
+export interface PipelineSpool {
+  claim(): SpoolEntry | null;
+  onIncoming(listener: () => void): void;
+  complete(id: string): Promise<void>;
+  quarantine(id: string, stage: string, code: string, reason: string): Promise<unknown>;
+  counts(): { incoming: number; processing: number; quarantine: number };
+}
+
+export interface PipelineDeps {
+  spool: PipelineSpool;
+  pool: WorkerPool<EntryTask, EntryResult>;
+  destinations: Map<string, Destination>;
+  /** Instances per send for each destination (STOW-RS batchSize; 1 when absent). */
+  batchSizes?: Map<string, number>;
+  retry: RetryPolicy;
+  audit: (event: AuditEvent) => void;
+  metrics: Metrics;
+  maxInFlight: number;
+  /** Where the de-identify stage writes outputs (`<outDir>/<spool id>/<route>.dcm`). */
+  outDir: string;
+}
+
+/**
+ * spool -> de-identify (worker threads) -> forward, with at most `maxInFlight` instances
+ * between the spool and the destinations (backpressure: the rest waits on disk, not in
+ * memory). An entry leaves the spool only when every destination of every route has it, or
+ * when it is quarantined; a crash before that sends it again after restart, which is
+ * idempotent because the output UIDs are deterministic.
+ */
+export class Pipeline {
+  private inFlight = 0;
+  private stopped = false;
+  private idle: (() => void)[] = [];
+
+  private readonly batchers = new Map<string, Batcher>();
+
+  constructor(private readonly d: PipelineDeps) {
+    for (const [name, dest] of d.destinations) this.batchers.set(name, new Batcher(dest, d.batchSizes?.get(name) ?? 1));
+  }
+
+  start(): void {
+    this.d.spool.onIncoming(() => this.pump());
+    this.pump();
+  }
+
+  /** Stops taking new entries; resolves when the ones in flight are done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  get busy(): number {
+    return this.inFlight;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < this.d.maxInFlight) {
+      const entry = this.d.spool.claim();
+      if (!entry) break;
+      this.inFlight++;
+      this.updateDepth();
+      void this.handle(entry)
+        .catch((err: Error) => this.quarantine(entry.id, 'pipeline', 'INTERNAL_ERROR', err.message))
+        .finally(() => {
+          this.inFlight--;
+          this.updateDepth();
+          if (this.inFlight === 0 && this.stopped) this.idle.splice(0).forEach((r) => r());
+          else this.pump();
+        });
+    }
+  }
+
+  private updateDepth(): void {
+    const c = this.d.spool.counts();
+    this.d.metrics.queueDepth.set({ state: 'incoming' }, c.incoming);
+    this.d.metrics.queueDepth.set({ state: 'processing' }, c.processing);
+    this.d.metrics.queueDepth.set({ state: 'quarantine' }, c.quarantine);
+  }
+
+  private async handle(entry: SpoolEntry): Promise<void> {
+    const end = this.d.metrics.deidSeconds.startTimer();
+    const result = await this.d.pool.run({ id: entry.id, file: entry.file, callingAE: entry.meta.callingAE, calledAE: entry.meta.calledAE, peer: entry.meta.peer });
+    end();
+    try {
+      if (result.kind === 'unreadable') return await this.quarantine(entry.id, 'deidentify', result.code, result.reason);
+      if (result.kind === 'dropped') {
+        this.d.metrics.dropped.inc();
+        this.d.audit({ type: 'instance.dropped', spoolId: entry.id, route: result.route ?? '(none)', reason: result.reason });
+        return await this.d.spool.complete(entry.id);
+      }
+      const refused = result.results.find((r) => r.kind === 'quarantine');
+      if (refused && refused.kind !== 'output') return await this.quarantine(entry.id, 'deidentify', refused.code, `route ${refused.route}: ${refused.reason}`);
+      for (const r of result.results) {
+        if (r.kind === 'skip') this.d.audit({ type: 'instance.skipped', spoolId: entry.id, route: r.route, code: r.code, reason: r.reason });
+        if (r.kind !== 'output') continue;
+        this.d.metrics.deidentified.inc({ route: r.route });
+        this.d.audit({
+          type: 'instance.deidentified', spoolId: entry.id, route: r.route, profile: r.profile, options: r.options,
+          removed: r.stats.removed, replaced: r.stats.replaced + r.stats.cleaned + r.stats.shifted, remapped: r.stats.remapped,
+          newStudyUid: r.studyUid, newSeriesUid: r.seriesUid, newSopInstanceUid: r.sopInstanceUid,
+          ...(r.pixelSha256Before ? { pixelSha256Before: r.pixelSha256Before } : {}),
+          ...(r.pixelSha256After ? { pixelSha256After: r.pixelSha256After } : {}),
+          originalStudyHash: result.originalStudyHash, originalSopHash: result.originalSopHash,
+        });
+        for (const name of r.destinations) {
+          const failure = await this.forward(entry.id, name, r);
+          if (failure) return await this.quarantine(entry.id, 'forward', failure.code, `destination ${name}: ${failure.message}`);
+        }
+      }
+      await this.d.spool.complete(entry.id);
+    } finally {
+      fs.rmSync(path.join(this.d.outDir, entry.id), { recursive: true, force: true });
+    }
+  }
+
+  /** Sends one output to one destination with the retry policy; null on success. */
+  private async forward(spoolId: string, name: string, r: RoutedOutput): Promise<{ code: string; message: string } | null> {
+    const batcher = this.batchers.get(name)!;
+    const instance: OutgoingInstance = {
+      file: r.file, sopClassUid: r.sopClassUid, sopInstanceUid: r.sopInstanceUid, studyUid: r.studyUid,
+      seriesUid: r.seriesUid, transferSyntaxUid: r.transferSyntaxUid, patientPseudonym: r.patientPseudonym,
+    };
+    const end = this.d.metrics.forwardSeconds.startTimer({ destination: name });
+    let attempts = 0;
+    try {
+      await withRetry(async (attempt) => {
+        attempts = attempt;
+        const err = await batcher.send(instance);
+        if (err) throw err;
+      }, this.d.retry, {
+        onRetry: (attempt, delayMs, err) => {
+          this.d.metrics.retries.inc({ destination: name });
+          this.d.audit({ type: 'instance.retry', spoolId, destination: name, attempt, delayMs, error: err.message });
+        },
+      });
+      end();
+      this.d.metrics.forwarded.inc({ destination: name });
+      this.d.audit({ type: 'instance.forwarded', spoolId, destination: name, newSopInstanceUid: r.sopInstanceUid, status: 0, attempts });
+      return null;
+    } catch (err) {
+      end();
+      const code = err instanceof PermanentError ? err.code : 'RETRIES_EXHAUSTED';
+      return { code, message: (err as Error).message };
+    }
+  }
+
+  private async quarantine(id: string, stage: string, code: string, reason: string): Promise<void> {
+    await this.d.spool.quarantine(id, stage, code, reason);
+    this.d.metrics.quarantined.inc({ stage, code });
+    this.d.audit({ type: 'instance.quarantined', spoolId: id, stage, code, reason });
+  }
+}
