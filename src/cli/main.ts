@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';
+import { quarantineCommand } from './quarantine-command';
 import { serveCommand } from './serve-command';
 import { UsageError } from './settings-from-options';
 
@@ -11,7 +12,8 @@ const program = new Command('deid-gateway')
   .addCommand(serveCommand())
   .addCommand(deidentifyCommand())
   .addCommand(extractCommand())
-  .addCommand(auditCommand());
+  .addCommand(auditCommand())
+  .addCommand(quarantineCommand());
 
 // `deid-gateway ... | head` closes stdout early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -200,6 +200,15 @@ describe('gateway with real peers', { skip }, () => {
     });
     assert.equal(list[0].code, 'NESTING_TOO_DEEP');
     assert.match(fs.readFileSync(g.auditFile, 'utf8'), /"type":"instance.quarantined"/);
+    // The CLI goes through the same API: list, then purge.
+    const env = { ...process.env, DEID_API_TOKEN: 'test-token-123456' };
+    const api = ['--api', `http://127.0.0.1:${g.apiPort}`];
+    const listed = spawnSync(process.execPath, [CLI, 'quarantine', 'list', ...api], { encoding: 'utf8', env });
+    assert.match(listed.stdout, /\tingest\tNESTING_TOO_DEEP\t/);
+    const id = listed.stdout.split('\t')[0];
+    assert.equal(spawnSync(process.execPath, [CLI, 'quarantine', 'purge', id, ...api], { encoding: 'utf8', env }).status, 0);
+    assert.match(spawnSync(process.execPath, [CLI, 'quarantine', 'list', ...api], { encoding: 'utf8', env }).stdout, /quarantine is empty/);
+    assert.match(fs.readFileSync(g.auditFile, 'utf8'), /"type":"quarantine.purged"/);
     await g.stop();
   });
 
