@@ -1,37 +1,11 @@
 import { DICTIONARY_SUPPLEMENT } from './dictionary-supplement';
+import { DICTIONARY_TEXT } from './dictionary.generated';
 import { Tag, elementOf, groupOf } from './tags';
 import { VALID_VRS } from './vr';
-
-// dcmjs ships the PS3.6 dictionary (and the repeating-group ranges such as 60xx); it has no
-// types, so the few functions used here are typed locally.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dcmjs = require('dcmjs') as {
-  data: { DicomMetaDictionary: { dictionary: Record<string, { vr: string; name: string } | undefined>; nameMap: Record<string, { tag: string } | undefined> } };
-};
 
 export interface DictEntry {
   vr: string;
   keyword: string;
-}
-
-const cache = new Map<Tag, DictEntry | null>();
-
-/** Dictionary entry of a standard tag (repeating groups resolved), or undefined. */
-export function lookup(tag: Tag): DictEntry | undefined {
-  const hit = cache.get(tag);
-  if (hit !== undefined) return hit ?? undefined;
-  let entry: DictEntry | null = null;
-  if (elementOf(tag) === 0) {
-    entry = { vr: 'UL', keyword: 'GroupLength' };
-  } else if ((groupOf(tag) & 1) === 0) {
-    const hex = tag.toString(16).toUpperCase().padStart(8, '0');
-    const raw = dcmjs.data.DicomMetaDictionary.dictionary[hex];
-    const extra = DICTIONARY_SUPPLEMENT[`(${hex.slice(0, 4)},${hex.slice(4)})`];
-    if (raw) entry = { vr: normaliseVr(raw.vr), keyword: raw.name.replace(/^RETIRED_/, '') };
-    else if (extra) entry = { vr: extra.vr, keyword: extra.keyword };
-  }
-  cache.set(tag, entry);
-  return entry ?? undefined;
 }
 
 /**
@@ -40,14 +14,46 @@ export function lookup(tag: Tag): DictEntry | undefined {
  * binary data is never taken for text.
  */
 const PSEUDO_VRS: Record<string, string> = { ox: 'OW', xs: 'US', lt: 'OW', up: 'UL', na: 'UN' };
-function normaliseVr(vr: string): string {
-  return PSEUDO_VRS[vr] ?? (VALID_VRS.has(vr) ? vr : 'UN');
+const normaliseVr = (vr: string): string => PSEUDO_VRS[vr] ?? (VALID_VRS.has(vr) ? vr : 'UN');
+
+let byTag: Map<Tag, DictEntry> | undefined;
+let byKeyword: Map<string, Tag> | undefined;
+
+/** Parses the generated dictionary once (about 5,000 lines, a few milliseconds). */
+function load(): void {
+  byTag = new Map();
+  byKeyword = new Map();
+  const add = (tag: Tag, vr: string, keyword: string): void => {
+    byTag!.set(tag, { vr: normaliseVr(vr), keyword });
+    if (!byKeyword!.has(keyword)) byKeyword!.set(keyword, tag);
+  };
+  for (const line of DICTIONARY_TEXT.split('\n')) {
+    if (line.length < 12) continue;
+    const [hex, vr, keyword] = line.split(' ');
+    add(parseInt(hex, 16) >>> 0, vr, keyword);
+  }
+  for (const [text, e] of Object.entries(DICTIONARY_SUPPLEMENT)) {
+    add(parseInt(text.slice(1, 5) + text.slice(6, 10), 16) >>> 0, e.vr, e.keyword);
+  }
+}
+
+/** Repeating groups (curves 50xx, overlays 60xx) are listed under their first group. */
+function canonical(tag: Tag): Tag {
+  const group = groupOf(tag);
+  const family = group & 0xff00;
+  if ((family === 0x5000 || family === 0x6000) && (group & 1) === 0) return ((family << 16) | elementOf(tag)) >>> 0;
+  return tag;
+}
+
+/** Dictionary entry of a standard tag (repeating groups resolved), or undefined. */
+export function lookup(tag: Tag): DictEntry | undefined {
+  if (!byTag) load();
+  if (elementOf(tag) === 0) return { vr: 'UL', keyword: 'GroupLength' };
+  if ((groupOf(tag) & 1) === 1) return undefined;
+  return byTag!.get(tag) ?? byTag!.get(canonical(tag));
 }
 
 export function tagForKeyword(keyword: string): Tag | undefined {
-  const map = dcmjs.data.DicomMetaDictionary.nameMap;
-  const tagText = (map[keyword] ?? map[`RETIRED_${keyword}`])?.tag ?? Object.keys(DICTIONARY_SUPPLEMENT).find((k) => DICTIONARY_SUPPLEMENT[k].keyword === keyword);
-  if (!tagText) return undefined;
-  const m = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/.exec(tagText);
-  return m ? ((parseInt(m[1], 16) << 16) | parseInt(m[2], 16)) >>> 0 : undefined;
+  if (!byKeyword) load();
+  return byKeyword!.get(keyword);
 }
