@@ -1,15 +1,7 @@
 import express, { NextFunction, Request, Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { Registry } from 'prom-client';
-
-export interface QuarantineItem {
-  id: string;
-  stage: string;
-  code: string;
-  reason: string;
-  at: string;
-  bytes: number;
-}
+import type { QuarantineInfo } from '../spool/types';
 
 export interface ApiDeps {
   /** Accepted bearer tokens (from a secret file or the environment, never the YAML). */
@@ -18,7 +10,7 @@ export interface ApiDeps {
   status(): Promise<Record<string, unknown>>;
   metrics: Registry;
   quarantine: {
-    list(): Promise<QuarantineItem[]>;
+    list(): Promise<QuarantineInfo[]>;
     release(id: string, by: string): Promise<void>;
     purge(id: string, by: string): Promise<void>;
   };

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { AuditEvent } from '../audit/events';
 import { RetryPolicy } from '../config/schema';
 import { WorkerPool } from '../folder/worker-pool';
-import { Destination, OutgoingInstance } from '../forward/destination';
+import { Destination } from '../forward/destination';
 import { PermanentError } from '../forward/errors';
 import { withRetry } from '../forward/retry';
 import { SpoolEntry } from '../spool/spool';
@@ -131,16 +131,12 @@ export class Pipeline {
   /** Sends one output to one destination with the retry policy; null on success. */
   private async forward(spoolId: string, name: string, r: RoutedOutput): Promise<{ code: string; message: string } | null> {
     const batcher = this.batchers.get(name)!;
-    const instance: OutgoingInstance = {
-      file: r.file, sopClassUid: r.sopClassUid, sopInstanceUid: r.sopInstanceUid, studyUid: r.studyUid,
-      seriesUid: r.seriesUid, transferSyntaxUid: r.transferSyntaxUid, patientPseudonym: r.patientPseudonym,
-    };
     const end = this.d.metrics.forwardSeconds.startTimer({ destination: name });
     let attempts = 0;
     try {
       await withRetry(async (attempt) => {
         attempts = attempt;
-        const err = await batcher.send(instance);
+        const err = await batcher.send(r);
         if (err) throw err;
       }, this.d.retry, {
         onRetry: (attempt, delayMs, err) => {

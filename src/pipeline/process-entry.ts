@@ -6,6 +6,7 @@ import { DicomParseError } from '../dicom/errors';
 import { T } from '../dicom/tags';
 import { Engine } from '../deid/deidentify';
 import { DeidStats } from '../deid/engine';
+import type { OutgoingInstance } from '../forward/destination';
 import { openInstance, writeOutputFile } from '../io/instance-file';
 import { hashRange, pixelHashOfFile } from './pixel-hash';
 import { settingsForRoute } from './route-settings';
@@ -19,19 +20,13 @@ export interface EntryTask {
   peer?: string;
 }
 
-export interface RoutedOutput {
+/** A de-identified output: the instance to forward plus what the audit records about it. */
+export interface RoutedOutput extends OutgoingInstance {
   route: string;
   kind: 'output';
-  file: string;
   destinations: string[];
   profile: string;
   options: string[];
-  sopClassUid: string;
-  sopInstanceUid: string;
-  studyUid: string;
-  seriesUid: string;
-  transferSyntaxUid: string;
-  patientPseudonym: string;
   stats: DeidStats;
   pixelSha256Before: string | null;
   pixelSha256After: string | null;
