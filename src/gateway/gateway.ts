@@ -55,7 +55,8 @@ export async function startGateway(config: Config, configHash: string): Promise<
   const pipeline = new Pipeline({ spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir });
   pipeline.start();
 
-  const dimse: DimseServer = await startDimseServer(config.dimse, spool, (e) => {
+  let dimse: DimseServer | undefined;
+  dimse = await startDimseServer(config.dimse, spool, (e) => {
     if (e.type === 'association.accepted' || e.type === 'association.rejected') {
       metrics.associationsTotal.inc({ result: e.type === 'association.accepted' ? 'accepted' : 'rejected' });
       record(e.type === 'association.accepted' ? { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer } : { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer, reason: e.reason ?? '' });
@@ -68,6 +69,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
     }
     metrics.associations.set(dimse?.activeAssociations() ?? 0);
   });
+  const server = dimse;
 
   let api: http.Server | null = null;
   if (config.api.enabled) {
@@ -83,7 +85,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
         for (const [name, d] of destinations) checks[name] = await d.probe().catch(() => false);
         return { ready: Object.values(checks).every(Boolean), checks };
       },
-      status: async () => ({ version: VERSION, spool: spool.counts(), inFlight: pipeline.busy, associations: dimse.activeAssociations(), configHash }),
+      status: async () => ({ version: VERSION, spool: spool.counts(), inFlight: pipeline.busy, associations: server.activeAssociations(), configHash }),
       quarantine: {
         list: () => spool.listQuarantine(),
         release: async (id, by) => {
@@ -107,12 +109,12 @@ export async function startGateway(config: Config, configHash: string): Promise<
 
   let stopped = false;
   return {
-    dimsePort: dimse.port,
+    dimsePort: server.port,
     apiPort: api ? (api.address() as AddressInfo).port : null,
     async stop(reason = 'stop requested') {
       if (stopped) return;
       stopped = true;
-      await dimse.close();
+      await server.close();
       if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
       await pipeline.stop();
       await pool.close();

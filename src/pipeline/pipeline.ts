@@ -44,6 +44,8 @@ export interface PipelineDeps {
 export class Pipeline {
   private inFlight = 0;
   private stopped = false;
+  /** Aborts retry waits on shutdown: unfinished entries stay in the spool for the next start. */
+  private readonly shutdown = new AbortController();
   private idle: (() => void)[] = [];
 
   private readonly batchers = new Map<string, Batcher>();
@@ -60,6 +62,7 @@ export class Pipeline {
   /** Stops taking new entries; resolves when the ones in flight are done. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.shutdown.abort();
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.idle.push(resolve));
   }
@@ -119,6 +122,8 @@ export class Pipeline {
         });
         for (const name of r.destinations) {
           const failure = await this.forward(entry.id, name, r);
+          // Stopping: leave the entry in processing/, the next start sends it again (idempotent).
+          if (failure && this.shutdown.signal.aborted) return;
           if (failure) return await this.quarantine(entry.id, 'forward', failure.code, `destination ${name}: ${failure.message}`);
         }
       }
@@ -139,6 +144,7 @@ export class Pipeline {
         const err = await batcher.send(r);
         if (err) throw err;
       }, this.d.retry, {
+        signal: this.shutdown.signal,
         onRetry: (attempt, delayMs, err) => {
           this.d.metrics.retries.inc({ destination: name });
           this.d.audit({ type: 'instance.retry', spoolId, destination: name, attempt, delayMs, error: err.message });

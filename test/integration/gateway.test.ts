@@ -155,6 +155,26 @@ describe('gateway with real peers', { skip }, () => {
     await g.stop();
   });
 
+  test('graceful stop while the destination is down: prompt exit, nothing lost, delivered after restart', async () => {
+    const o = await orthanc();
+    const dir = path.join(work, 'graceful');
+    const config = testConfig(dir, { research: { type: 'stow-rs', url: o.dicomwebUrl } });
+    let g = await startGatewayProcess(dir, config);
+    gateways.push(g);
+    await o.stop();
+    assert.equal((await storescu(makeSeries(path.join(work, 'graceful-in'), 6, 'graceful'), g.dimsePort)).status, 0);
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    assert.equal(await g.stop(), 0);
+    assert.ok(Date.now() - t0 < 10_000, 'the stop does not wait for the retry schedule');
+    assert.doesNotMatch(fs.readFileSync(g.auditFile, 'utf8'), /"type":"instance.quarantined"/, 'a stop quarantines nothing');
+    await o.restart();
+    g = await startGatewayProcess(dir, config);
+    gateways.push(g);
+    await waitFor('6 instances after the restart', async () => ((await o.qidoInstances()).length === 6 ? true : undefined));
+    await g.stop();
+  });
+
   test('gateway SIGKILLed in the middle of an association: every Success delivered after restart, none twice', async () => {
     const o = await orthanc();
     const dir = path.join(work, 'crash');
