@@ -172,6 +172,10 @@ export const ConfigSchema = z.object({
       if (!c.destinations[d]) ctx.addIssue({ code: 'custom', path: ['routes', i, 'destinations'], message: `unknown destination "${d}"` });
     }
     if (!r.drop && r.destinations.length === 0) ctx.addIssue({ code: 'custom', path: ['routes', i], message: 'a route needs destinations or drop: true' });
+    if (r.options.includes('retainLongFullDates') && r.options.includes('retainLongModifiedDates')) {
+      ctx.addIssue({ code: 'custom', path: ['routes', i, 'options'], message: 'retainLongFullDates and retainLongModifiedDates are alternatives; choose one' });
+    }
+    if (r.options.length && r.profile !== 'basic') ctx.addIssue({ code: 'custom', path: ['routes', i, 'options'], message: 'Table E.1-1 options apply to the basic profile only' });
   });
 });
 

@@ -31,6 +31,8 @@ test('a bad config stops with a message naming the field', async () => {
       ['routes: [{name: a, destinations: [d]}]\ndestinations: {d: {type: stow-rs, url: not-a-url}}\n', /destinations\.d\.url/],
       ['routes: [{name: a, destinations: [d]}]\ndestinations: {d: {type: folder, path: x}}\nsecret: abc\n', /Unrecognized key.*secret/i],
       ['routes: [\n', /not valid YAML/],
+      ['routes: [{name: a, destinations: [d], profile: basic, options: [retainLongFullDates, retainLongModifiedDates]}]\ndestinations: {d: {type: folder, path: x}}\n', /routes\.0\.options: retainLongFullDates and retainLongModifiedDates are alternatives/],
+      ['routes: [{name: a, destinations: [d], options: [retainUIDs]}]\ndestinations: {d: {type: folder, path: x}}\n', /routes\.0\.options: Table E\.1-1 options apply to the basic profile only/],
     ];
     for (const [yaml, message] of cases) {
       const file = path.join(dir, 'c.yaml');
