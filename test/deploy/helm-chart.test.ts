@@ -39,7 +39,8 @@ const render = (overrides: Dict[], c: Chart = chart) => manifests(renderChart(c,
 function allProblems(overrides: Dict[], c: Chart = chart): string[] {
   const problems = checkValuesSchema(schema, merged(overrides));
   const objs = render(overrides, c);
-  problems.push(...checkApiVersions(objs), ...checkPodSecurity(objs));
+  const readinessPath = ((merged(overrides).probes as Dict).readinessPath as '/readyz' | '/healthz');
+  problems.push(...checkApiVersions(objs), ...checkPodSecurity(objs, readinessPath));
   const { config, problems: cp } = checkGatewayConfig(objs);
   problems.push(...cp);
   if (config) problems.push(...checkWiring(objs, config));
@@ -74,6 +75,8 @@ const SCENARIOS: [string, Dict[]][] = [
     dimseTls: { enabled: true, secretName: 'gw-tls', requireClientCert: false },
     image: { digest: `sha256:${'ab'.repeat(32)}` },
     podLabels: { team: 'research-it' },
+    probes: { readinessPath: '/healthz' },
+    command: ['node', '/app/dist/src/cli/main.js'],
     podAnnotations: { 'example.org/owner': 'radiology' },
     gateway: { dimse: { acceptAnyCaller: true }, pseudonyms: { lookupCsv: '/etc/deid-gateway/secrets/subjects.csv', lookupRequired: true } },
     secrets: { files: { 'subjects.csv': 'MRN1,SUBJ-001\n' } },
@@ -278,8 +281,10 @@ describe('check 5: pod security settings and probes', () => {
     }
     const noReadiness = brokenChart({ template: ['templates/statefulset.yaml', (s) => s.replace(/ {10}readinessProbe:\n(.*\n){4}/, '')] });
     assert.ok(checkPodSecurity(render([SECRET], noReadiness)).includes('container gateway: no readinessProbe'));
-    const wrongPath = brokenChart({ template: ['templates/statefulset.yaml', (s) => s.replace('path: /readyz', 'path: /healthz')] });
+    const wrongPath = brokenChart({ template: ['templates/statefulset.yaml', (s) => s.replace('path: {{ .Values.probes.readinessPath }}', 'path: /healthz')] });
     assert.ok(checkPodSecurity(render([SECRET], wrongPath)).includes('container gateway: readinessProbe must GET /readyz, gets /healthz'));
+    const wrongPort = brokenChart({ template: ['templates/statefulset.yaml', (s) => s.replace(/(path: \/healthz\n\s+port: )http/, '$1dimse')] });
+    assert.ok(checkPodSecurity(render([SECRET], wrongPort)).includes('container gateway: startupProbe must use the http port, uses dimse'));
   });
 });
 

@@ -356,8 +356,11 @@ function probeProblem(c: Container, probe: 'livenessProbe' | 'readinessProbe' | 
   return out;
 }
 
-/** Check 5: non-root, read-only root FS, no privilege escalation, no capabilities, seccomp, probes, resources. */
-export function checkPodSecurity(objs: { obj: K8sObject }[]): string[] {
+/**
+ * Check 5: non-root, read-only root FS, no privilege escalation, no capabilities, seccomp, probes
+ * (liveness and startup GET /healthz, readiness GET `readinessPath`, on the http port), resources.
+ */
+export function checkPodSecurity(objs: { obj: K8sObject }[], readinessPath: '/readyz' | '/healthz' = '/readyz'): string[] {
   const out: string[] = [];
   const { spec } = podOf(statefulSet(objs));
   const psc = spec.securityContext ?? {};
@@ -377,7 +380,7 @@ export function checkPodSecurity(objs: { obj: K8sObject }[]): string[] {
     if (caps.add?.length) out.push(`container ${c.name}: must add no capabilities`);
     if (sc.runAsNonRoot === false || sc.runAsUser === 0) out.push(`container ${c.name}: must not run as root`);
     if (sc.seccompProfile && (sc.seccompProfile as Dict).type !== 'RuntimeDefault') out.push(`container ${c.name}: seccompProfile must stay RuntimeDefault`);
-    out.push(...probeProblem(c, 'livenessProbe', '/healthz'), ...probeProblem(c, 'readinessProbe', '/readyz'));
+    out.push(...probeProblem(c, 'livenessProbe', '/healthz'), ...probeProblem(c, 'readinessProbe', readinessPath));
     if (c.startupProbe) out.push(...probeProblem(c, 'startupProbe', '/healthz'));
     if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory) out.push(`container ${c.name}: resources.requests.cpu and .memory must be set`);
     if (!c.resources?.limits?.memory) out.push(`container ${c.name}: resources.limits.memory must be set`);
@@ -403,8 +406,8 @@ export function checkWiring(objs: { obj: K8sObject }[], config: Config): string[
   if (portByName.get('http') !== config.api.port) out.push(`container port http ${portByName.get('http')} != config api.port ${config.api.port}`);
   if (config.dimse.host !== '0.0.0.0' || config.api.host !== '0.0.0.0') out.push('the gateway must listen on 0.0.0.0 in a pod (dimse.host, api.host)');
   if (!config.api.enabled) out.push('api.enabled must be true: the probes use it');
-  const args = [...(c.command ?? []), ...(c.args ?? [])].join(' ');
-  if (!/ serve --config \/etc\/deid-gateway\/config\.yaml$/.test(args)) out.push(`container runs "${args}", not "... serve --config /etc/deid-gateway/config.yaml"`);
+  const args = (c.args ?? []).join(' ');
+  if (args !== 'serve --config /etc/deid-gateway/config.yaml') out.push(`container args "${args}", not "serve --config /etc/deid-gateway/config.yaml"`);
 
   // Services, selectors, ports.
   const services = find(objs, 'Service');
