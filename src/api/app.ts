@@ -17,6 +17,8 @@ export interface ApiDeps {
   /** Audit entries about a study: `uid` is a new UID, or an original UID matched by keyed hash. */
   auditForStudy(uid: string): Promise<unknown[]>;
   onUnauthorized(method: string, path: string, peer: string): void;
+  /** STOW-RS receive (`/dicomweb/studies`), behind the same bearer tokens; no body parser before it. */
+  dicomweb?: express.Router;
 }
 
 export class HttpError extends Error {
@@ -42,6 +44,7 @@ export function createApp(d: ApiDeps): express.Express {
   });
 
   app.use('/api', bearerAuth(d));
+  if (d.dicomweb) app.use('/dicomweb', bearerAuth(d), d.dicomweb);
   app.get('/api/status', async (_req, res) => void res.json(await d.status()));
   app.get('/api/quarantine', async (_req, res) => void res.json(await d.quarantine.list()));
   app.post('/api/quarantine/:id/release', async (req, res) => {

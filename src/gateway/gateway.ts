@@ -11,6 +11,7 @@ import { parseLookupCsv } from '../deid/lookup-table';
 import { Pseudonymizer } from '../deid/pseudonyms';
 import { WorkerPool } from '../folder/worker-pool';
 import { createDestination, Destination } from '../forward/destination';
+import { createStowRsRouter } from '../ingest/dicomweb';
 import { startDimseServer, DimseServer } from '../ingest/dimse';
 import { createMetrics } from '../pipeline/metrics';
 import { Pipeline } from '../pipeline/pipeline';
@@ -102,8 +103,22 @@ export async function startGateway(config: Config, configHash: string): Promise<
         return byNew.length ? byNew : audit.search({ originalStudyHash: pseudo.keyedHash(uid) });
       },
       onUnauthorized: (method, p, peer) => record({ type: 'api.unauthorized', method, path: p, peer }),
+      dicomweb: createStowRsRouter({
+        sink: spool,
+        onEvent: (e) => {
+          if (e.type === 'instance.received') {
+            metrics.received.inc({ source: 'dicomweb' });
+            record({ type: 'instance.received', spoolId: e.spoolId, callingAE: e.callingAE, bytes: e.bytes });
+          } else {
+            metrics.quarantined.inc({ stage: e.stage, code: e.code });
+            record({ type: 'instance.quarantined', spoolId: e.spoolId, stage: e.stage, code: e.code, reason: e.reason });
+          }
+        },
+      }),
     });
     api = app.listen(config.api.port, config.api.host);
+    // Multi-gigabyte STOW-RS uploads: the router has its own idle timeout instead.
+    api.requestTimeout = 0;
     await new Promise<void>((resolve, reject) => api!.once('listening', resolve).once('error', reject));
   }
 

@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Server } from 'node:http';
 import { Registry, Counter } from 'prom-client';
+import { Router } from 'express';
 import { ApiDeps, createApp } from '../../src/api/app';
 
 const calls: string[] = [];
@@ -23,6 +24,7 @@ const deps: ApiDeps = {
   },
   auditForStudy: async (uid) => [{ type: 'instance.deidentified', newStudyUid: uid }],
   onUnauthorized: (method, path) => void calls.push(`401 ${method} ${path}`),
+  dicomweb: Router().post('/studies', (_req, res) => void res.status(200).json({ reached: res.locals.client })),
 };
 
 let server: Server;
@@ -70,4 +72,11 @@ test('audit lookup needs a UID', async () => {
   const entries = (await (await fetch(`${base}/api/audit?studyUid=2.25.1234`, { headers: auth })).json()) as { newStudyUid: string }[];
   assert.equal(entries[0].newStudyUid, '2.25.1234');
   assert.equal((await fetch(`${base}/api/nothing`, { headers: auth })).status, 404);
+});
+
+test('STOW-RS receive sits behind the same bearer tokens', async () => {
+  assert.equal((await fetch(`${base}/dicomweb/studies`, { method: 'POST' })).status, 401);
+  assert.deepEqual(calls.splice(0), ['401 POST /studies']);
+  const ok = await fetch(`${base}/dicomweb/studies`, { method: 'POST', headers: auth });
+  assert.deepEqual(await ok.json(), { reached: 'token#2' });
 });

@@ -250,6 +250,31 @@ describe('gateway with real peers', { skip }, () => {
     assert.match(fs.readFileSync(g.auditFile, 'utf8'), /"type":"association.rejected".*"callingAE":"INTRUDER"/);
   });
 
+  test('STOW-RS receive: a multipart POST enters the same spool, routes and destinations', async () => {
+    const dir = path.join(work, 'stowin');
+    const g = await gateway('stowin', { out: { type: 'folder', path: path.join(dir, 'out') } });
+    const files = makeSeries(path.join(work, 'stowin-in'), 3, 'stowin');
+    const boundary = 'deid-boundary-42';
+    const body = Buffer.concat([
+      ...files.flatMap((f) => [Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), fs.readFileSync(f), Buffer.from('\r\n')]),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const url = `http://127.0.0.1:${g.apiPort}/dicomweb/studies`;
+    const headers = { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` };
+    assert.equal((await fetch(url, { method: 'POST', headers, body })).status, 401, 'the token is required');
+    const res = await fetch(url, { method: 'POST', headers: { ...headers, authorization: 'Bearer test-token-123456' }, body });
+    assert.equal(res.status, 200);
+    const json = (await res.json()) as Record<string, { Value?: unknown[] }>;
+    assert.equal(json['00081199']?.Value?.length, 3, 'ReferencedSOPSequence lists the three instances');
+    const out = path.join(dir, 'out');
+    const written = await waitFor('3 de-identified files', async () => {
+      const found = fs.existsSync(out) ? fs.readdirSync(out, { recursive: true }).filter((f) => String(f).endsWith('.dcm')) : [];
+      return found.length === 3 ? found : undefined;
+    });
+    for (const f of written) assert.ok(!fs.readFileSync(path.join(out, String(f))).includes(Buffer.from('Integration^Test')));
+    await g.stop();
+  });
+
   test('an edited audit file fails `audit verify` at that line', async () => {
     const dir = path.join(work, 'stow');
     const file = path.join(dir, 'audit.jsonl');
