@@ -7,12 +7,15 @@
  *   4. the ConfigMap's config.yaml loads with the gateway's own loader (zod ConfigSchema);
  *   5. the pod has the security settings, probes and resources;
  * plus the wiring between objects (selectors, ports, volumes, paths in the config, checksums).
- * Each check is also shown failing on a deliberately broken copy.
+ * Each check is also shown failing on a deliberately broken copy. Where Go and Sprig are
+ * installed, the renderer's output is compared with Go's text/template + Sprig (helm-go/).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { ConfigSchema } from '../../src/config/schema';
 import { OPTION_NAMES } from '../../src/deid/profiles/types';
@@ -493,6 +496,7 @@ describe('the template renderer follows Go/Helm semantics', () => {
     assert.equal(formatFloat(262144), '262144');
     assert.equal(formatFloat(0.5), '0.5');
     assert.equal(run('{{ .n }}', { n: 11112 }), '11112');
+    assert.throws(() => run('{{ "x" | indent .n }}', { n: 2 }), /indent: wrong type for value; expected int; got float64/);
   });
 
   test('and/or short-circuit; a field of nil fails; a missing key is nil unless strict', () => {
@@ -507,5 +511,61 @@ describe('the template renderer follows Go/Helm semantics', () => {
     assert.equal(run('{{ toYaml .v | nindent 2 }}', { v: { b: [1, 'on'], a: 'x' } }), '\n  a: x\n  b:\n  - 1\n  - "on"');
     assert.equal(run('{{ "a\\nb" | indent 3 }}'), '   a\n   b');
     assert.equal(run('{{ quote "x\\"y" }}'), '"x\\"y"');
+  });
+});
+
+describe('the renderer gives the same text as Go text/template with Sprig (when Go is installed)', () => {
+  /** Builds test/deploy/helm-go (Helm's engine functions over Go's text/template and Sprig); null without Go and Sprig. */
+  function buildGoRenderer(): string | null {
+    const gopaths = [process.env.GOPATH, '/usr/share/gocode'].filter((p): p is string => !!p);
+    const gopath = gopaths.find((p) => fs.existsSync(path.join(p, 'src', 'github.com', 'Masterminds', 'sprig')));
+    if (!gopath || spawnSync('go', ['version']).status !== 0) return null;
+    const bin = path.join(os.tmpdir(), `deid-helm-go-${process.pid}`);
+    const r = spawnSync('go', ['build', '-o', bin, 'main.go'], {
+      cwd: path.join(ROOT, 'test', 'deploy', 'helm-go'),
+      env: { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: path.join(os.tmpdir(), 'deid-helm-gocache') },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`go build failed: ${r.stderr}`);
+    return bin;
+  }
+  const bin = buildGoRenderer();
+  after(() => {
+    if (bin) fs.rmSync(bin, { force: true });
+  });
+  const skip = bin ? false : 'Go and Sprig are not installed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev)';
+
+  function goRender(overrides: Dict[]): { files?: Record<string, string>; error?: string } {
+    const name = String(chart.meta.name);
+    const templates = Object.fromEntries([...chart.templates].map(([rel, src]) => [`${name}/${rel}`, src]));
+    const render = [...chart.templates.keys()].filter((rel) => !path.posix.basename(rel).startsWith('_')).map((rel) => `${name}/${rel}`);
+    const data = {
+      Values: merged(overrides),
+      Release: { Name: 'gw', Namespace: 'research', Service: 'Helm', IsInstall: true, IsUpgrade: false, Revision: 1 },
+      Chart: Object.fromEntries(Object.entries(chart.meta).map(([k, v]) => [k.charAt(0).toUpperCase() + k.slice(1), v])),
+      Capabilities: { KubeVersion: { Version: 'v1.30.0', Major: '1', Minor: '30' } },
+    };
+    const r = spawnSync(bin!, [], { input: JSON.stringify({ templates, render, data, strict: true }), encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`helm-go failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { files?: Record<string, string>; error?: string };
+  }
+
+  test('every template of every scenario renders to the same text', { skip }, () => {
+    for (const [scenario, overrides] of SCENARIOS) {
+      const go = goRender(overrides);
+      assert.equal(go.error, undefined, `${scenario}: Go failed: ${go.error}`);
+      const ours = renderChart(chart, overrides, { name: 'gw', namespace: 'research' }, { missingKey: 'error' }).files;
+      for (const [rel, text] of ours) assert.equal(text, go.files![`deid-gateway/${rel}`], `${scenario}: ${rel}`);
+    }
+  });
+
+  test('the same values fail in both, with the same message', { skip }, () => {
+    for (const overrides of [[], [{ secrets: { pseudonymizationSecret: 'short' } }], [SECRET, { dimseTls: { enabled: true } }]] as Dict[][]) {
+      const go = goRender(overrides);
+      assert.ok(go.error, `Go rendered ${JSON.stringify(overrides)}`);
+      const message = /error calling (?:required|fail): (.*)$/.exec(go.error!)?.[1];
+      assert.ok(message, go.error);
+      assert.throws(() => renderChart(chart, overrides), (err: Error) => err.message.endsWith(message!));
+    }
   });
 });

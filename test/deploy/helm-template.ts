@@ -711,6 +711,11 @@ export class TemplateSet {
     };
     const all = (): unknown[] => args.map((f) => f());
     const str = (v: unknown): string => goString(v);
+    /** An `int` parameter of a Sprig function: a float64 (a Helm value) is refused, as by Go's reflection. */
+    const int = (v: unknown): number => {
+      if (!(v instanceof GoInt)) throw new TemplateError(`${where}: ${name}: wrong type for value; expected int; got ${kindOf(v) === 'float' ? 'float64' : kindOf(v)}`);
+      return v.v;
+    };
     switch (name) {
       case 'and': {
         let v: unknown;
@@ -783,11 +788,11 @@ export class TemplateSet {
         return JSON.stringify(plain(need(1)[0]) ?? null);
       case 'indent': {
         const [n, s] = need(2);
-        return indent(toInt(n), str(s));
+        return indent(int(n), str(s));
       }
       case 'nindent': {
         const [n, s] = need(2);
-        return `\n${indent(toInt(n), str(s))}`;
+        return `\n${indent(int(n), str(s))}`;
       }
       case 'printf': {
         const [f, ...rest] = all();
@@ -797,7 +802,7 @@ export class TemplateSet {
         return all().map(str).join('');
       case 'trunc': {
         const [n, s0] = need(2);
-        const c = toInt(n);
+        const c = int(n);
         const s = str(s0);
         if (c < 0 && s.length + c > 0) return s.slice(s.length + c);
         if (c >= 0 && s.length > c) return s.slice(0, c);
