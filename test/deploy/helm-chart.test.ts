@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import YAML from 'yaml';
+import { z } from 'zod';
 import { ConfigSchema } from '../../src/config/schema';
 import { OPTION_NAMES } from '../../src/deid/profiles/types';
 import { PIXEL_RISKS } from '../../src/deid/settings';
@@ -153,8 +154,7 @@ describe('check 2: values validate against values.schema.json', () => {
     }
   });
 
-  test('fails on broken values', () => {
-    const cases: [Dict, RegExp][] = [
+  const BROKEN: [Dict, RegExp][] = [
       [{ replicaCount: 'two' }, /\$\.replicaCount: must be integer, is string/],
       [{ replicas: 3 }, /\$\.replicas: unknown key/],
       [{ gateway: { api: { port: 9000 } } }, /\$\.gateway\.api: unknown key/],
@@ -167,10 +167,28 @@ describe('check 2: values validate against values.schema.json', () => {
       [{ secrets: { files: { 'api-tokens': 'x' } } }, /\$\.secrets\.files key "api-tokens": must not match/],
       [{ persistence: { size: 'fifty gigabytes' } }, /\$\.persistence\.size: must match/],
       [{ image: { pullPolicy: 'Sometimes' } }, /\$\.image\.pullPolicy: must be one of/],
+      [{ gateway: { routes: [{ name: 'r', destinations: ['research-folder'], match: { tags: [{ tag: 'Modality', equals: 'CT', regex: 'C.*' }] } }] } }, /\$\.gateway\.routes\[0\]\.match\.tags\[0\]: must match exactly one of oneOf/],
+      [{ podDisruptionBudget: { maxUnavailable: 'one' } }, /\$\.podDisruptionBudget\.maxUnavailable: matches none of anyOf/],
     ];
-    for (const [override, want] of cases) {
+
+  test('fails on broken values', () => {
+    for (const [override, want] of BROKEN) {
       const problems = checkValuesSchema(schema, merged([override]));
       assert.ok(problems.some((p) => want.test(p)), `${JSON.stringify(override)} -> ${problems.join(' / ') || 'no problem'}`);
+    }
+  });
+
+  test('zod\'s z.fromJSONSchema, a second validator, agrees (on the schema without "not", which it lacks)', () => {
+    const copy = structuredClone(schema) as Dict;
+    const files = ((((copy.properties as Dict).secrets as Dict).properties as Dict).files as Dict).propertyNames as Dict;
+    assert.ok(files.not, 'the only "not" of the schema');
+    delete files.not;
+    assert.ok(!JSON.stringify(copy).includes('"not"'));
+    const zodSchema = z.fromJSONSchema(copy as Parameters<typeof z.fromJSONSchema>[0]);
+    for (const [, overrides] of SCENARIOS) assert.ok(zodSchema.safeParse(merged(overrides)).success);
+    for (const [override] of BROKEN) {
+      if (JSON.stringify(override).includes('api-tokens')) continue; // the "not" rule
+      assert.equal(zodSchema.safeParse(merged([override])).success, false, JSON.stringify(override));
     }
   });
 
