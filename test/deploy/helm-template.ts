@@ -546,6 +546,8 @@ type Scope = Map<string, unknown>[];
 export interface RenderOptions {
   /** 'zero' = Helm's default (a missing key is nil); 'error' = fail on any missing key. */
   missingKey?: 'zero' | 'error';
+  /** Render only these files (paths relative to the chart), like `helm template --show-only`. */
+  only?: string[];
 }
 
 export class TemplateSet {
@@ -955,6 +957,7 @@ export function renderChart(chart: Chart, overrides: Dict[] = [], release: Relea
   const files = new Map<string, string>();
   for (const rel of chart.templates.keys()) {
     if (path.posix.basename(rel).startsWith('_')) continue;
+    if (opts.only && !opts.only.includes(rel)) continue;
     const data = {
       Values: values,
       Release: struct({ Name: release.name, Namespace: release.namespace, Service: 'Helm', IsInstall: true, IsUpgrade: false, Revision: new GoInt(1) }),
