@@ -1,0 +1,167 @@
+/**
+ * Diagnosis helpers for bench/gateway.ts (never used for the timed measures):
+ *  - the gateway under `node --cpu-prof` (main thread and worker threads write their own
+ *    .cpuprofile; `--cpu-prof` is not allowed in NODE_OPTIONS, so this spawns the CLI itself,
+ *    like test/support/gateway-process.ts does);
+ *  - a counting HTTP proxy in front of Orthanc: how many STOW-RS requests, how many bytes each.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import type { GatewayProcess } from '../test/support/gateway-process';
+
+export async function startProfiledGateway(repo: string, dir: string, config: Record<string, unknown>, profileDir: string): Promise<GatewayProcess> {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'gateway.yaml');
+  fs.writeFileSync(file, stringify(config));
+  const child: ChildProcess = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, path.join(repo, 'dist/src/cli/main.js'), 'serve', '--config', file], {
+    cwd: dir,
+    env: { ...process.env, DEID_SECRET: 'integration-test-secret-0123456789', DEID_API_TOKEN: 'test-token-123456' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ports = await new Promise<{ dimse: number; api: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${err}`)), 30_000);
+    child.stderr!.on('data', (chunk: string) => {
+      err += chunk;
+      const m = /listening: DIMSE \S+@[^:]+:(\d+)(?:, API http:\/\/[^:]+:(\d+))?/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ dimse: Number(m[1]), api: Number(m[2] ?? 0) });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}:\n${err}`));
+    });
+  });
+  return {
+    dimsePort: ports.dimse,
+    apiPort: ports.api,
+    pid: child.pid!,
+    dir,
+    auditFile: path.join(dir, 'audit.jsonl'),
+    stderr: () => err,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface ProxyRequest {
+  method: string;
+  url: string;
+  status: number;
+  requestBytes: number;
+  /** Request start -> response end, ms. */
+  ms: number;
+  /** Requests in flight (this one included) when it started. */
+  concurrent: number;
+  /** Which client TCP connection carried it (1, 2, ...): reuse shows keep-alive. */
+  connection: number;
+}
+
+export interface CountingProxy {
+  port: number;
+  requests: ProxyRequest[];
+  close(): Promise<void>;
+}
+
+/** A loopback HTTP proxy to 127.0.0.1:targetPort that records every request. */
+export async function startCountingProxy(targetPort: number): Promise<CountingProxy> {
+  const requests: ProxyRequest[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  let inFlight = 0;
+  const connections = new WeakMap<object, number>();
+  let nextConnection = 1;
+  const server = http.createServer((req, res) => {
+    if (!connections.has(req.socket)) connections.set(req.socket, nextConnection++);
+    const t0 = process.hrtime.bigint();
+    inFlight++;
+    const rec: ProxyRequest = { method: req.method ?? '', url: req.url ?? '', status: 0, requestBytes: 0, ms: 0, concurrent: inFlight, connection: connections.get(req.socket)! };
+    req.on('data', (d: Buffer) => { rec.requestBytes += d.length; });
+    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
+      rec.status = ur.statusCode ?? 0;
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+      ur.on('end', () => {
+        inFlight--;
+        rec.ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        requests.push(rec);
+      });
+    });
+    up.on('error', (e) => {
+      inFlight--;
+      res.writeHead(502);
+      res.end(String(e));
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests,
+    close: () => new Promise<void>((resolve) => {
+      agent.destroy();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+interface RawProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * CPU time of one .cpuprofile by the innermost package or project folder on each sample's stack
+ * (`dicomweb-client`, `xhr2`, `dcmjs-dimse`, `src/ingest`, `src/forward`, ...), so native leaves
+ * (fsync, unlink, Buffer copies, postMessage) count for whoever called them. Samples with no
+ * such frame are named by their leaf: `(idle)`, `(garbage collector)`, `(program)`, or
+ * `node internals`. Milliseconds, largest first.
+ */
+export function timeByModule(file: string): Array<{ module: string; ms: number }> {
+  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as RawProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const moduleOf = (url: string): string | null => {
+    const u = url.replace(/^file:\/\//, '');
+    const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u);
+    if (nm) return nm[1];
+    const src = /\/dist\/(src\/[^/]+|bench|test)\//.exec(u);
+    return src ? src[1] : null;
+  };
+  const memo = new Map<number, string>();
+  const category = (leaf: number): string => {
+    const hit = memo.get(leaf);
+    if (hit) return hit;
+    let name: string | null = null;
+    for (let id: number | undefined = leaf; id !== undefined && name === null; id = parent.get(id)) name = moduleOf(byId.get(id)!.callFrame.url);
+    if (name === null) {
+      const fn = byId.get(leaf)!.callFrame.functionName;
+      name = fn.startsWith('(') ? fn : 'node internals';
+    }
+    memo.set(leaf, name);
+    return name;
+  };
+  const ms = new Map<string, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
+    const c = category(p.samples[i]);
+    ms.set(c, (ms.get(c) ?? 0) + dt);
+  }
+  return [...ms].map(([module, v]) => ({ module, ms: Math.round(v) })).sort((a, b) => b.ms - a.ms);
+}
