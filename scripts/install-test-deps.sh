@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing; runs `apt-get update` once, and only then.
 set -euo pipefail
 
-PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-pil orthanc orthanc-dicomweb)
+PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-pil orthanc orthanc-dicomweb tini)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi

@@ -19,12 +19,13 @@ export function serveCommand(): Command {
         throw err;
       }
       const gw = await startGateway(loaded.config, loaded.hash);
-      process.stderr.write(`deid-gateway listening: DIMSE ${loaded.config.dimse.aeTitle}@${loaded.config.dimse.host}:${gw.dimsePort}${gw.apiPort ? `, API http://${loaded.config.api.host}:${gw.apiPort}` : ''}\n`);
+      // Handlers first, then the "listening" line: a supervisor may signal as soon as it reads it.
       const shutdown = (signal: string): void => {
         process.stderr.write(`deid-gateway: ${signal}, stopping\n`);
         gw.stop(signal).then(() => process.exit(0), () => process.exit(1));
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
+      process.stderr.write(`deid-gateway listening: DIMSE ${loaded.config.dimse.aeTitle}@${loaded.config.dimse.host}:${gw.dimsePort}${gw.apiPort ? `, API http://${loaded.config.api.host}:${gw.apiPort}` : ''}\n`);
     });
 }

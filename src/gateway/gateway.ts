@@ -32,7 +32,8 @@ export interface RunningGateway {
  * ready before the DIMSE port opens, so nothing is accepted that cannot be processed.
  */
 export async function startGateway(config: Config, configHash: string): Promise<RunningGateway> {
-  const secretSource = loadSecret(config.pseudonyms.secretFile, { DEID_SECRET: process.env[config.pseudonyms.secretEnv] });
+  // A configured secret file must exist; only the embedded default may create .deid-secret.
+  const secretSource = loadSecret(config.pseudonyms.secretFile, { DEID_SECRET: process.env[config.pseudonyms.secretEnv] }, { create: config.pseudonyms.secretFile === undefined });
   const pseudo = new Pseudonymizer(secretSource.secret);
   const audit = AuditLog.open(config.audit);
   const record = (e: AuditEvent): void => void audit.write(e);
