@@ -4,12 +4,14 @@ import * as https from 'node:https';
 import type { DestinationConfig } from '../config/schema';
 import { Destination, OutgoingInstance, SecretSource, SendResults } from './destination';
 import { PermanentError, TransientError, hex4, httpStatusError } from './errors';
-import { NodeXhr, createXhr, installXhr } from './xhr';
+import { HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
+import type { Readable } from 'node:stream';
 
 export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
 
 /**
- * STOW-RS destination over dicomweb-client (with xhr2, see ./xhr.ts).
+ * STOW-RS destination over Node's http/https (./http-multipart.ts), not dicomweb-client + xhr2:
+ * see README.md ("Library findings") for the measured reason.
  *
  * - One request per study (`POST {url}/studies/{StudyInstanceUID}`) and at most `batchSize`
  *   instances / `maxBatchMB` per request (an instance larger than the bound goes alone).
@@ -23,16 +25,17 @@ export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
  *   instances it did store; so a 4xx does not mean "nothing stored".
  * - Instances the body does not mention: success for 200/202 without a FailedSOPSequence entry,
  *   otherwise the HTTP status decides (408/429/5xx transient, other 4xx permanent);
- *   status 0 (no HTTP answer) -> TransientError ECONNREFUSED/ECONNRESET/ETIMEDOUT/TLS_...
+ *   no HTTP answer -> TransientError with the Node error code (ECONNREFUSED, ECONNRESET,
+ *   ETIMEDOUT, ...; certificate errors as TLS_<code>).
  * - Auth: `Authorization: Bearer <token>` or `Basic <base64(user:password)>`, the secret read
  *   from its file (trimmed) or environment variable at every request, so a rotated token is
- *   picked up without a restart. dicomweb-client's own username/password options are never
- *   sent by the library, so they are not used.
- * - TLS (https URLs): an https.Agent with the configured CA file and rejectUnauthorized is
- *   handed to xhr2 per request (xhr2's `nodejsSet`). `timeoutMs` is a socket idle timeout
- *   (xhr2 uses ClientRequest.setTimeout), not a bound on the whole upload.
- * - dicomweb-client has no streaming: a request holds its instances in memory about three
- *   times (file buffers, multipart body, socket); maxBatchMB bounds that.
+ *   picked up without a restart.
+ * - Connections: one keep-alive http.Agent / https.Agent per destination (https: the
+ *   configured CA file and rejectUnauthorized). `timeoutMs` is a socket idle timeout
+ *   (ClientRequest.setTimeout), not a bound on the whole upload.
+ * - The body (`multipart/related; type="application/dicom"`) is streamed part by part from the
+ *   files, in chunks of at most 1 MiB, with a Content-Length from the file sizes: a request
+ *   holds about one chunk in memory, whatever the batch size. maxBatchMB still bounds a request.
  */
 export class StowRsDestination implements Destination {
   private readonly url: string;
@@ -44,7 +47,6 @@ export class StowRsDestination implements Destination {
     private readonly cfg: StowRsConfig,
     private readonly secrets: SecretSource,
   ) {
-    installXhr();
     this.url = cfg.url.replace(/\/+$/, '');
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     this.httpsAgent = new https.Agent({
@@ -138,11 +140,14 @@ export class StowRsDestination implements Destination {
   /** One STOW-RS request for instances of one study. */
   private async sendBatch(batch: OutgoingInstance[]): Promise<SendResults> {
     const results: SendResults = new Map();
-    const datasets: ArrayBuffer[] = [];
+    const parts: Array<{ file: string; size: number }> = [];
     const sent: OutgoingInstance[] = [];
     for (const inst of batch) {
       try {
-        datasets.push(toArrayBuffer(await fs.promises.readFile(inst.file)));
+        // The size now (not at plan time): it is promised in Content-Length.
+        const st = await fs.promises.stat(inst.file);
+        if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'NOT_A_FILE' });
+        parts.push({ file: inst.file, size: st.size });
         sent.push(inst);
       } catch (err) {
         results.set(inst.sopInstanceUid, fileError(err, inst));
@@ -159,29 +164,22 @@ export class StowRsDestination implements Destination {
       for (const i of sent) results.set(i.sopInstanceUid, e);
       return results;
     }
-    const xhr = this.newXhr();
-    let status: number;
-    let body: unknown;
+    const body = multipartRelated(parts, 'application/dicom');
+    let res: HttpResponse;
     try {
-      const client = dicomWebClient(this.url, headers);
-      body = await client.storeInstances({ datasets, studyInstanceUID: study, request: { instance: xhr } });
-      status = xhr.status || 200;
+      res = await this.request('POST', `/studies/${encodeURIComponent(study)}`, {
+        ...headers,
+        Accept: 'application/dicom+json',
+        'Content-Type': body.contentType,
+        'Content-Length': body.contentLength,
+      }, body.stream);
     } catch (err) {
-      const e = err as Error & { status?: number; response?: unknown };
-      if (typeof e.status !== 'number') {
-        const t = new TransientError('STOW_ERROR', `${what}: ${e.message}`, { cause: err });
-        for (const i of sent) results.set(i.sopInstanceUid, t);
-        return results;
-      }
-      status = e.status;
-      body = e.response;
-    }
-    if (status === 0) {
-      const t = noAnswerError(xhr, what);
+      const t = noAnswerError(err as HttpError, what);
       for (const i of sent) results.set(i.sopInstanceUid, t);
       return results;
     }
-    const outcome = parseStoreResponse(body);
+    const status = res.status;
+    const outcome = parseStoreResponse(res.body);
     for (const inst of sent) {
       const failure = outcome.failed.get(inst.sopInstanceUid);
       if (failure !== undefined) {
@@ -195,20 +193,17 @@ export class StowRsDestination implements Destination {
     return results;
   }
 
-  private newXhr(): NodeXhr {
-    const xhr = createXhr();
-    xhr.nodejsSet({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent });
-    xhr.timeout = this.cfg.timeoutMs;
-    return xhr;
+  private request(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string | number>, body?: () => Readable): Promise<HttpResponse> {
+    const url = new URL(this.url + pathAndQuery);
+    const agent = url.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+    return httpRequest(url, { method, headers, agent, timeoutMs: this.cfg.timeoutMs, body });
   }
 
   /** QIDO-RS `GET {url}/studies?limit=1` answers 2xx. */
   async probe(): Promise<boolean> {
     try {
-      const xhr = this.newXhr();
-      const client = dicomWebClient(this.url, this.authHeaders());
-      await client.searchForStudies({ queryParams: { limit: '1' }, request: { instance: xhr } });
-      return xhr.status >= 200 && xhr.status < 300;
+      const res = await this.request('GET', '/studies?limit=1', { ...this.authHeaders(), Accept: 'application/dicom+json' });
+      return res.status >= 200 && res.status < 300;
     } catch {
       return false;
     }
@@ -218,26 +213,6 @@ export class StowRsDestination implements Destination {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
-}
-
-// ---------------------------------------------------------------- dicomweb-client, typed thinly
-
-/** The part of dicomweb-client used here (its .d.ts marks optional options as required). */
-interface DicomWebClient {
-  storeInstances(options: { datasets: ArrayBuffer[]; studyInstanceUID?: string; request?: { instance?: unknown } }): Promise<unknown>;
-  searchForStudies(options: { queryParams?: Record<string, string>; request?: { instance?: unknown } }): Promise<unknown>;
-}
-
-interface DicomWebModule {
-  api: { DICOMwebClient: new (options: { url: string; verbose: boolean; headers: Record<string, string> }) => DicomWebClient };
-}
-
-let dicomweb: DicomWebModule | undefined;
-
-function dicomWebClient(url: string, headers: Record<string, string>): DicomWebClient {
-  dicomweb ??= require('dicomweb-client') as DicomWebModule;
-  // verbose off: otherwise every non-200 answer dumps the whole XHR object to stderr.
-  return new dicomweb.api.DICOMwebClient({ url, verbose: false, headers });
 }
 
 // ---------------------------------------------------------------- response
@@ -316,13 +291,11 @@ const FAILURE_REASONS: Record<number, string> = {
   0xc122: 'Referenced Transfer Syntax not supported',
 };
 
-/** Status 0: no HTTP answer. Say why, from the Node error xhr2 saw. */
-function noAnswerError(xhr: NodeXhr, what: string): TransientError {
-  if (xhr.timedOut) return new TransientError('ETIMEDOUT', `${what}: no answer within the timeout`);
-  const err = xhr.nodeError;
-  const code = err?.code ?? 'ECONNREFUSED';
+/** No HTTP answer: say why, from the Node error (a certificate problem is TLS_<code>). */
+function noAnswerError(err: HttpError, what: string): TransientError {
+  const code = err?.code ?? 'STOW_ERROR';
   const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME/i.test(code);
-  return new TransientError(tls ? `TLS_${code}` : code, `${what}: ${err ? err.message : 'connection refused or no response'}`, { cause: err });
+  return new TransientError(tls ? `TLS_${code}` : code, `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 function fileError(err: unknown, inst: OutgoingInstance): Error {
@@ -331,9 +304,4 @@ function fileError(err: unknown, inst: OutgoingInstance): Error {
   return code === 'EMFILE' || code === 'ENFILE' || code === 'EIO' || code === 'EAGAIN'
     ? new TransientError(code, message, { cause: err })
     : new PermanentError(`FS_${code}`, message, { cause: err });
-}
-
-function toArrayBuffer(b: Buffer): ArrayBuffer {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }

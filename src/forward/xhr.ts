@@ -2,6 +2,10 @@ import type * as http from 'node:http';
 import type * as https from 'node:https';
 
 /**
+ * Not used by the gateway any more: the STOW-RS destination sends over Node's http/https
+ * (./http-multipart.ts). Kept for the tests that drive dicomweb-client as an independent
+ * STOW-RS client (test/ingest/dicomweb-stow.test.ts).
+ *
  * The one place that gives Node an XMLHttpRequest (dicomweb-client needs one: without it,
  * every call throws `ReferenceError: XMLHttpRequest is not defined`). `xhr2` is used, not
  * `xmlhttprequest-ssl` (which breaks STOW-RS).

@@ -140,8 +140,9 @@ describe('STOW-RS to Orthanc', { skip: NO_ORTHANC, timeout: 120_000 }, () => {
 
 interface Recorded { method: string; url: string; headers: http.IncomingHttpHeaders; parts: Buffer[] }
 
-async function scripted(handler: (req: Recorded, res: http.ServerResponse) => void, opts: { tls?: { key: string; cert: string } } = {}): Promise<{ url: string; requests: Recorded[]; close(): Promise<void> }> {
+async function scripted(handler: (req: Recorded, res: http.ServerResponse) => void, opts: { tls?: { key: string; cert: string } } = {}): Promise<{ url: string; requests: Recorded[]; connections: () => number; close(): Promise<void> }> {
   const requests: Recorded[] = [];
+  let connections = 0;
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -154,11 +155,13 @@ async function scripted(handler: (req: Recorded, res: http.ServerResponse) => vo
     });
   };
   const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : http.createServer(onRequest);
+  server.on('connection', () => { connections++; });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/dicom-web`,
     requests,
+    connections: () => connections,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -205,6 +208,50 @@ describe('STOW-RS against a scripted server', { timeout: 60_000 }, () => {
       await d.close();
     } finally {
       await srv.close();
+    }
+  });
+
+  it('transport: keep-alive (one connection), a Content-Length body (not chunked), Accept dicom+json', async () => {
+    const lengths: Array<{ declared: string | undefined; te: string | undefined; accept: string | undefined }> = [];
+    const srv = await scripted((rec, res) => {
+      lengths.push({ declared: rec.headers['content-length'], te: rec.headers['transfer-encoding'], accept: rec.headers.accept });
+      res.writeHead(200, { 'Content-Type': 'application/dicom+json' });
+      res.end(storedBody(rec));
+    });
+    try {
+      const insts = [0, 1, 2, 3, 4].map(() => writeImage(dir, { study: '2.25.3333', rows: 128, cols: 128 }));
+      const d = stow(srv.url, { batchSize: 2 });
+      assert.equal(await d.probe(), true);
+      const r = await d.send(insts);
+      assert.deepEqual([...r.values()].filter((e) => e !== null), []);
+      assert.equal(srv.requests.length, 4);
+      assert.equal(srv.connections(), 1, 'one keep-alive connection for the probe and three STOW-RS requests');
+      lengths.forEach((l, n) => {
+        assert.equal(l.te, undefined);
+        assert.equal(l.accept, 'application/dicom+json');
+        if (n > 0) assert.ok(Number(l.declared) > 0, 'POST with a Content-Length');
+      });
+      const sent = srv.requests.slice(1).flatMap((q) => q.parts);
+      assert.equal(sent.length, 5);
+      insts.forEach((i, n) => assert.ok(sent[n].equals(fs.readFileSync(i.file)), 'parts in order, exact bytes'));
+      await d.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server that answers 401 before reading a large body: PermanentError HTTP_401, not a socket error', async () => {
+    const server = http.createServer((_req, res) => { res.writeHead(401, { Connection: 'close' }); res.end(); });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      const big = writeImage(dir, { rows: 1024, cols: 1024, frames: 8 });
+      const r = await stow(`http://127.0.0.1:${port}/dicom-web`).send([big]);
+      const e = r.get(big.sopInstanceUid);
+      assert.ok(e instanceof PermanentError && e.code === 'HTTP_401', String(e));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
+
+/**
+ * A small HTTP client on Node's own http/https for the STOW-RS destination:
+ * - `multipartRelated()` streams a `multipart/related` body part by part from files on disk
+ *   (read in chunks of at most 1 MiB, one file open at a time), with its exact length known
+ *   up front from the file sizes, so the request has a `Content-Length` and the batch is never
+ *   concatenated in memory.
+ * - `httpRequest()` sends one request through the caller's (keep-alive) agent, with a socket
+ *   idle timeout, and resolves with the status and the whole response body. A network failure
+ *   rejects with the Node error itself (its `code`: ECONNREFUSED, ECONNRESET, ETIMEDOUT, TLS
+ *   certificate codes...). A request that fails on a reused keep-alive socket before any answer
+ *   (the server closed the idle connection as we reused it) is sent once more on a new socket;
+ *   that is why the body is a factory.
+ */
+
+export interface MultipartFilePart {
+  file: string;
+  /** The file's size in bytes, as sent in Content-Length: a file that changed size fails the request. */
+  size: number;
+}
+
+export interface MultipartBody {
+  contentType: string;
+  contentLength: number;
+  /** A new stream of the whole body each call. */
+  stream(): Readable;
+}
+
+const CHUNK = 1024 * 1024;
+
+/** `multipart/related; type="<partType>"; boundary=...` of the given files, each part one whole file. */
+export function multipartRelated(parts: MultipartFilePart[], partType: string): MultipartBody {
+  const boundary = `deid-${randomBytes(16).toString('hex')}`;
+  const head = (i: number): Buffer => Buffer.from(`${i ? '\r\n' : ''}--${boundary}\r\nContent-Type: ${partType}\r\n\r\n`, 'latin1');
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  let contentLength = tail.length;
+  parts.forEach((p, i) => { contentLength += head(i).length + p.size; });
+  async function* body(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < parts.length; i++) {
+      yield head(i);
+      const { file, size } = parts[i];
+      const fh = await fs.promises.open(file, 'r');
+      try {
+        let pos = 0;
+        while (pos < size) {
+          const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - pos));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+          if (bytesRead === 0) throw Object.assign(new Error(`${file} became shorter while it was being sent (${pos} of ${size} bytes)`), { code: 'FILE_CHANGED' });
+          pos += bytesRead;
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    yield tail;
+  }
+  return {
+    contentType: `multipart/related; type="${partType}"; boundary=${boundary}`,
+    contentLength,
+    stream: () => Readable.from(body(), { objectMode: false }),
+  };
+}
+
+export interface HttpRequestOptions {
+  method: 'GET' | 'POST';
+  headers: Record<string, string | number>;
+  agent: http.Agent | https.Agent;
+  /** Socket idle timeout (no bytes either way for this long), not a bound on the whole request. */
+  timeoutMs: number;
+  body?: () => Readable;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export type HttpError = Error & { code?: string };
+
+export async function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpResponse> {
+  try {
+    return await once(url, opts);
+  } catch (err) {
+    const e = err as HttpError & { reusedSocket?: boolean };
+    if (e.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return once(url, opts);
+    throw err;
+  }
+}
+
+function once(url: URL, opts: HttpRequestOptions): Promise<HttpResponse> {
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    let answered = false;
+    let settled = false;
+    let timeout: HttpError | undefined;
+    const fail = (err: HttpError, reusedSocket: boolean): void => {
+      if (settled) return;
+      settled = true;
+      reject(Object.assign(timeout ?? err, { reusedSocket: reusedSocket && !answered }));
+    };
+    const req = mod.request(url, { method: opts.method, headers: opts.headers, agent: opts.agent });
+    req.setTimeout(opts.timeoutMs, () => {
+      timeout = Object.assign(new Error(`no data for ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' });
+      req.destroy(timeout);
+    });
+    // Once answered, a socket error (say EPIPE: the server answered early and closed) is the
+    // response's business: it ends or fails below.
+    req.on('error', (err: HttpError) => { if (!answered || timeout) fail(err, req.reusedSocket); });
+    req.on('response', (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err: HttpError) => fail(err, false));
+      res.on('close', () => { if (!res.complete) fail(Object.assign(new Error('connection closed before the whole response'), { code: 'ECONNRESET' }), false); });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+    });
+    if (!opts.body) {
+      req.end();
+      return;
+    }
+    const body = opts.body();
+    body.on('error', (err: HttpError) => {
+      // A file could not be read: the request cannot be completed (its length is promised).
+      req.destroy(err);
+      fail(err, false);
+    });
+    // The server may answer (and close) before it read the whole body: its answer counts.
+    body.pipe(req);
+    req.on('close', () => body.destroy());
+  });
+}
