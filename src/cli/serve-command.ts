@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
-import { startGateway } from '../gateway/gateway';
 
 /** `deid-gateway serve`: runs the gateway until SIGTERM/SIGINT, then stops gracefully. */
 export function serveCommand(): Command {
@@ -18,6 +17,8 @@ export function serveCommand(): Command {
         }
         throw err;
       }
+      // Loaded here so the folder commands never pay for the gateway's network stack.
+      const { startGateway } = await import('../gateway/gateway');
       const gw = await startGateway(loaded.config, loaded.hash);
       // Handlers first, then the "listening" line: a supervisor may signal as soon as it reads it.
       const shutdown = (signal: string): void => {

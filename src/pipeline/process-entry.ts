@@ -90,7 +90,8 @@ export class EntryProcessor {
     const o = outcome.output;
     const file = path.join(this.outDir, task.id, `${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeOutputFile(file, o.meta, o.parts, { fsync: true });
+    // No fsync: this file is rebuilt from the spool if the process dies before forwarding it.
+    writeOutputFile(file, o.meta, o.parts);
     const before = o.pixelRange ? hashRange(instance.dataset.src, o.pixelRange.start, o.pixelRange.end) : null;
     const after = pixelHashOfFile(file);
     if (before !== after) {
