@@ -419,11 +419,8 @@ function typeText(s: Schema): string {
 }
 
 function envName(plainPath: string[]): string {
-  return 'DEID__' + plainPath.map((p) => p.replace(/([A-Z])/g, '_$1').toUpperCase()).join('__');
+  return 'DEID__' + plainPath.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__');
 }
-
-/** The loader's name mapping (src/config/load.ts): the env name must map back to the path. */
-const camel = (s: string): string => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /**
  * Every field of the schema, in schema order: containers (objects, lists of objects, maps,
@@ -470,8 +467,9 @@ export function collectFields(root: Schema = ConfigSchema): FieldDoc[] {
       }
       if (f.plainPath) {
         const name = envName(f.plainPath);
-        const back = name.slice(6).split('__').map(camel);
-        if (back.join('.') === f.plainPath.join('.')) f.env = name;
+        // The loader finds fields case-insensitively, ignoring underscores (MIN_FREE_MB -> minFreeMB).
+        const back = name.slice(6).split('__').map((seg) => seg.replace(/_/g, '').toLowerCase());
+        if (back.join('.') === f.plainPath.join('.').toLowerCase()) f.env = name;
       }
     }
     out.push(f);
@@ -609,7 +607,7 @@ environment variables.
 **Environment overrides.** \`DEID__SECTION__FIELD=value\` sets a field reachable through
 objects only (not inside \`routes\` or \`destinations\`): the path's keys in upper case with
 \`_\` before each capital letter, joined by \`__\`; the value is read as YAML
-(\`DEID__DIMSE__PORT=11113\`, \`DEID__SPOOL__MIN_FREE_M_B=2048\`,
+(\`DEID__DIMSE__PORT=11113\`, \`DEID__SPOOL__MIN_FREE_MB=2048\`,
 \`DEID__DIMSE__SOP_CLASSES='[1.2.840.10008.5.1.4.1.1.2]'\`). Each
 such field below shows its variable.{{TOGETHER}}
 

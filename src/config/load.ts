@@ -42,17 +42,35 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE, env: NodeJS.Proce
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('DEID__') || value === undefined) continue;
-    const pathParts = key.slice(6).split('__').map(camel);
+    const segments = key.slice(6).split('__');
     let node = raw;
-    for (const part of pathParts.slice(0, -1)) {
-      if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
-      node = node[part] as Record<string, unknown>;
-    }
-    node[pathParts[pathParts.length - 1]] = parse(value);
+    let schema: unknown = ConfigSchema;
+    segments.forEach((segment, i) => {
+      // Field names are found in the schema, so MIN_FREE_MB reaches minFreeMB.
+      const shape = objectShape(schema);
+      const wanted = segment.replace(/_/g, '').toLowerCase();
+      const field = (shape && Object.keys(shape).find((k) => k.toLowerCase() === wanted)) ?? camel(segment);
+      schema = shape?.[field];
+      if (i === segments.length - 1) node[field] = parse(value);
+      else {
+        if (typeof node[field] !== 'object' || node[field] === null) node[field] = {};
+        node = node[field] as Record<string, unknown>;
+      }
+    });
   }
 }
 
 const camel = (s: string): string => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The fields of a zod object schema, through defaults, optionals and pipes. */
+function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  let s = schema as { shape?: Record<string, unknown>; def?: { innerType?: unknown; in?: unknown } } | undefined;
+  for (let depth = 0; s && depth < 8; depth++) {
+    if (s.shape) return s.shape;
+    s = (s.def?.innerType ?? s.def?.in) as typeof s;
+  }
+  return undefined;
+}
 
 function formatZod(file: string, err: ZodError): string {
   const lines = err.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
