@@ -69,12 +69,13 @@ function hasMagic(src: ByteSource, at: number): boolean {
   return b.compare(DICM, 0, 4, o, o + 4) === 0;
 }
 
-function looksExplicit(b: Buffer, o: number): boolean {
+/** The 2 bytes after the tag are a VR: explicit VR encoding. */
+export function looksExplicit(b: Buffer, o: number): boolean {
   return VALID_VRS.has(String.fromCharCode(b[o + 4], b[o + 5]));
 }
 
 /** A bare dataset starts with a low even group (0008 most often) or a private group. */
-function looksLikeDatasetStart(b: Buffer, o: number): boolean {
+export function looksLikeDatasetStart(b: Buffer, o: number): boolean {
   const le = b.readUInt16LE(o);
   const be = b.readUInt16BE(o);
   return (le >= 0x0002 && le <= 0x00ff) || (be >= 0x0002 && be <= 0x00ff && looksExplicit(b, o));
@@ -83,6 +84,11 @@ function looksLikeDatasetStart(b: Buffer, o: number): boolean {
 function inferSyntax(src: ByteSource, pos: number): TransferSyntax {
   if (src.size - pos < 8) return transferSyntaxOf(TS.ImplicitLittle);
   const [b, o] = src.view(pos, 8);
+  return inferSyntaxAt(b, o);
+}
+
+/** The transfer syntax of a dataset without meta, from the 8 bytes of its first element. */
+export function inferSyntaxAt(b: Buffer, o: number): TransferSyntax {
   if (b.readUInt16LE(o) > 0x00ff && b.readUInt16BE(o) <= 0x00ff && looksExplicit(b, o)) return transferSyntaxOf(TS.ExplicitBig);
   return transferSyntaxOf(looksExplicit(b, o) ? TS.ExplicitLittle : TS.ImplicitLittle);
 }
@@ -94,6 +100,11 @@ function inferSyntax(src: ByteSource, pos: number): TransferSyntax {
 function checkedSyntax(src: ByteSource, pos: number, ts: TransferSyntax): Syntax {
   if (src.size - pos < 8) return ts;
   const [b, o] = src.view(pos, 8);
+  return checkSyntaxAt(b, o, ts);
+}
+
+/** The syntax the 8 bytes of a first element at b[o] are really in, given the labelled one. */
+export function checkSyntaxAt(b: Buffer, o: number, ts: TransferSyntax): Syntax {
   const explicit = looksExplicit(b, o);
   if (ts.explicit === explicit) return ts;
   if (ts.little) return explicit ? EXPLICIT_LE : IMPLICIT_LE;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +11,7 @@ import { el, makeImage } from '../support/dicom-builder';
 import { GatewayProcess, startGatewayProcess, testConfig } from '../support/gateway-process';
 import { hasOrthanc, Orthanc, startOrthanc } from '../support/orthanc';
 import { generatePhiCorpus, PhiCorpus, searchableBytes } from '../support/phi-corpus';
+import { storescuAsync, waitFor } from '../support/async-peers';
 import { repoRoot } from '../support/tools';
 
 /**
@@ -28,26 +29,6 @@ function pixelHash(file: Buffer): string {
   return createHash('sha256').update(inst.dataset.src.slice(px.valueStart, px.end)).digest('hex');
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** storescu in the background (so the test can kill the gateway under it); resolves with its log. */
-function storescuAsync(files: string[], port: number, callingAE = 'STORESCU'): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('storescu', ['-v', '-nh', '-aec', 'DEIDGW', '-aet', callingAE, '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('exit', (status) => resolve({ status, output }));
-  });
-}
 
 const storescu = (files: string[], port: number, callingAE = 'STORESCU') => storescuAsync(files, port, callingAE);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { el, makeImage } from '../support/dicom-builder';
 import { GatewayProcess, startGatewayProcess, testConfig } from '../support/gateway-process';
 import { hasOrthanc, Orthanc, startOrthanc } from '../support/orthanc';
+import { storescuAsync, waitFor } from '../support/async-peers';
 import { hasTool, repoRoot } from '../support/tools';
 
 /**
@@ -24,25 +25,8 @@ const SERIES = '1.2.826.0.1.3680043.9.7777.60.2';
 const PATIENT_ID = 'SCALE-OUT-PATIENT-0042';
 const PATIENT_NAME = 'Scaleout^Patient';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
-function storescu(files: string[], port: number): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('storescu', ['-v', '-nh', '-aec', 'DEIDGW', '-aet', 'STORESCU', '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('exit', (status) => resolve({ status, output }));
-  });
-}
+const storescu = (files: string[], port: number) => storescuAsync(files, port);
 
 interface Stored { study: string; series: string; sop: string; patientId: string; patientName: string; instanceNumber: number }
 

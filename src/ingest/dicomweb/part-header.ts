@@ -10,8 +10,8 @@ import { DElement, findElement, stringValue } from '../../dicom/dataset';
 import { DicomParseError } from '../../dicom/errors';
 import { parseElements } from '../../dicom/parser';
 import { T } from '../../dicom/tags';
-import { EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Syntax, TS, TransferSyntax, transferSyntaxOf } from '../../dicom/transfer-syntax';
-import { VALID_VRS } from '../../dicom/vr';
+import { checkSyntaxAt, inferSyntaxAt, looksExplicit, looksLikeDatasetStart } from '../../dicom/part10';
+import { EXPLICIT_LE, IMPLICIT_LE, Syntax, TransferSyntax, transferSyntaxOf } from '../../dicom/transfer-syntax';
 
 export interface PartIds {
   /** MediaStorageSOPClassUID of the meta group, else the data set's SOPClassUID. */
@@ -109,7 +109,9 @@ function walk(head: Buffer, complete: boolean, ids: PartIds): HeadResult {
       throw new DicomParseError('TRUNCATED', 'empty deflated data set', 0);
     }
   } else {
-    syntax = checkedSyntax(head, pos, src.size, ts ?? inferSyntax(head, pos));
+    // As readInstance does: the first element's bytes win over a wrong explicit/implicit label.
+    const labelled = ts ?? inferSyntaxAt(head, pos);
+    syntax = src.size - pos < 8 ? labelled : checkSyntaxAt(head, pos, labelled);
   }
 
   const elementsOf: DElement[] = [];
@@ -149,27 +151,4 @@ function str(src: ByteSource, elements: DElement[], tag: number): string | undef
   return v || undefined;
 }
 
-function looksExplicit(b: Buffer, o: number): boolean {
-  return VALID_VRS.has(String.fromCharCode(b[o + 4], b[o + 5]));
-}
 
-function looksLikeDatasetStart(b: Buffer, o: number): boolean {
-  const le = b.readUInt16LE(o);
-  const be = b.readUInt16BE(o);
-  return (le >= 0x0002 && le <= 0x00ff) || (be >= 0x0002 && be <= 0x00ff && looksExplicit(b, o));
-}
-
-/** As readInstance does for a file without meta (src/dicom/part10.ts). */
-function inferSyntax(b: Buffer, pos: number): TransferSyntax {
-  if (b.readUInt16LE(pos) > 0x00ff && b.readUInt16BE(pos) <= 0x00ff && looksExplicit(b, pos)) return transferSyntaxOf(TS.ExplicitBig);
-  return transferSyntaxOf(looksExplicit(b, pos) ? TS.ExplicitLittle : TS.ImplicitLittle);
-}
-
-/** As readInstance does: the first element's bytes win over a wrong explicit/implicit label. */
-function checkedSyntax(b: Buffer, pos: number, size: number, ts: TransferSyntax): Syntax {
-  if (size - pos < 8) return ts;
-  const explicit = looksExplicit(b, pos);
-  if (ts.explicit === explicit) return ts;
-  if (ts.little) return explicit ? EXPLICIT_LE : IMPLICIT_LE;
-  return explicit ? EXPLICIT_BE : ts;
-}
