@@ -37,6 +37,20 @@ export function openInstance(file: string): OpenedInstance {
   }
 }
 
+/**
+ * Parses a file's structure without reading its values: the check the spool makes before it
+ * acknowledges an instance. Only headers are read (a 64 KB head, then small windows), so Pixel
+ * Data is never loaded. Throws DicomParseError like openInstance.
+ */
+export function validateInstanceFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    readInstance(new FileSource(fd, 64 << 10));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function fail(file: string): never {
   throw new DicomParseError('TRUNCATED', `${file} shrank while being read`);
 }

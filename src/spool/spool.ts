@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DicomParseError } from '../dicom/errors';
-import { openInstance } from '../io/instance-file';
+import { validateInstanceFile } from '../io/instance-file';
 import { fsyncDir, isErrno, newEntryId, writeFileDurable } from './durable';
 import { idsIn, recover } from './recovery';
 import { TempFileWriter } from './writer';
@@ -185,7 +185,7 @@ export class Spool {
     const { id, partFile } = w;
     let bad: DicomParseError | null = null;
     try {
-      openInstance(partFile).close();
+      validateInstanceFile(partFile);
     } catch (err) {
       if (!(err instanceof DicomParseError)) {
         await fsp.rm(partFile, { force: true });
