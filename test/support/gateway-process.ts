@@ -21,11 +21,11 @@ export interface GatewayProcess {
  * Runs the real gateway (`deid-gateway serve`) in a child process with a config written to
  * `dir/gateway.yaml`; ports are chosen by the OS (port 0) and read from its start-up line.
  */
-export async function startGatewayProcess(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<GatewayProcess> {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'gateway.yaml');
   fs.writeFileSync(file, stringify(config));
-  const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--config', file], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--config', file], {
     cwd: dir,
     env: { ...process.env, DEID_SECRET: 'integration-test-secret-0123456789', DEID_API_TOKEN: 'test-token-123456', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -33,7 +33,7 @@ export async function startGatewayProcess(dir: string, config: Record<string, un
   let err = '';
   child.stderr!.setEncoding('utf8');
   const ports = await new Promise<{ dimse: number; api: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${err}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${err}`)), 30_000);
     child.stderr!.on('data', (chunk: string) => {
       err += chunk;
       const m = /listening: DIMSE \S+@[^:]+:(\d+)(?:, API http:\/\/[^:]+:(\d+))?/.exec(err);
