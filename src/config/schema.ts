@@ -121,6 +121,56 @@ export const DestinationSchema = z.discriminatedUnion('type', [
   }).strict(),
 ]);
 
+/** How hard a clinical PACS may be pulled on, shared by every export job using the source. */
+const sourceLimits = {
+  /** Requests (QIDO/WADO-RS, C-FIND/C-MOVE/C-GET associations) in flight at once. */
+  maxConcurrent: z.number().int().min(1).max(64).default(2),
+  /** Requests started per second; 0 = unlimited. */
+  requestsPerSecond: z.number().min(0).default(10),
+};
+
+export const SourceSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('dicomweb'),
+    /** DICOMweb root, e.g. https://pacs.example.org/dicom-web (QIDO-RS and WADO-RS below it). */
+    url: z.string().url(),
+    auth: Auth.optional(),
+    tls: z.object({ caFile: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).strict().default({ rejectUnauthorized: true }),
+    /** QIDO-RS page size (limit/offset paging). */
+    pageSize: z.number().int().min(1).max(5000).default(100),
+    /** Socket idle timeout of one request. */
+    timeoutMs: durationMs.default(60000),
+    ...sourceLimits,
+  }).strict(),
+  z.object({
+    type: z.literal('dimse'),
+    aeTitle,
+    host: z.string(),
+    port,
+    /** Our AE title towards the PACS; the gateway's own dimse.aeTitle when absent. */
+    callingAeTitle: aeTitle.optional(),
+    /** c-move: the PACS sends to the gateway's own SCP (moveDestination); c-get: on the same association. */
+    retrieve: z.enum(['c-move', 'c-get']).default('c-move'),
+    /** The AE title the PACS knows the gateway's SCP by; dimse.aeTitle when absent. */
+    moveDestination: aeTitle.optional(),
+    timeoutMs: durationMs.default(60000),
+    ...sourceLimits,
+  }).strict(),
+]);
+
+export const ExportsSchema = z.object({
+  /** Job records, event logs and manifests (one folder per job). */
+  dir: z.string().default('var/exports'),
+  /** Jobs running at once; the others wait in state "queued". */
+  maxRunningJobs: z.number().int().min(1).max(64).default(2),
+  /** Series retrieved at once within one job (the source's limits apply on top). */
+  seriesConcurrency: z.number().int().min(1).max(64).default(2),
+  /** A source that fails (down, 5xx, association refused) is retried this many times per request. */
+  maxAttempts: z.number().int().min(1).default(5),
+  initialDelayMs: durationMs.default(1000),
+  maxDelayMs: durationMs.default(30000),
+}).strict();
+
 export const RetrySchema = z.object({
   maxAttempts: z.number().int().min(1).default(10),
   initialDelayMs: durationMs.default(500),
@@ -166,6 +216,9 @@ export const ConfigSchema = z.object({
   audit: AuditSchema.default(AuditSchema.parse({})),
   api: ApiSchema.default(ApiSchema.parse({})),
   pseudonyms: PseudonymSchema.default(PseudonymSchema.parse({})),
+  /** Clinical systems export jobs pull from (keys are the names used by jobs). */
+  sources: z.record(z.string(), SourceSchema).default({}),
+  exports: ExportsSchema.default(ExportsSchema.parse({})),
 }).strict().superRefine((c, ctx) => {
   c.routes.forEach((r, i) => {
     for (const d of r.destinations) {
@@ -182,4 +235,6 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 export type DestinationConfig = z.infer<typeof DestinationSchema>;
 export type RouteConfig = z.infer<typeof RouteSchema>;
+export type SourceConfig = z.infer<typeof SourceSchema>;
+export type ExportsConfig = z.infer<typeof ExportsSchema>;
 export type RetryPolicy = z.infer<typeof RetrySchema>;
