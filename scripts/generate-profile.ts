@@ -166,6 +166,13 @@ export function renderSafePrivate(rows: unknown[]): string {
   ].join('\n');
 }
 
+const EDITION_OUT = 'src/deid/profiles/edition.generated.ts';
+
+/** The edition the tables came from, for manifests and the audit (generated so it cannot drift). */
+export function renderEdition(): string {
+  return [`// GENERATED FILE - DO NOT EDIT. Regenerate with \`npm run generate:profile\` (scripts/generate-profile.ts).`, `export const EDITION = '${EDITION}';`, ``].join('\n');
+}
+
 /** Nearest ancestor of `from` holding package.json (works from scripts/ and dist/scripts/). */
 export function findRepoRoot(from: string): string {
   for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
@@ -180,6 +187,7 @@ export function renderAll(root: string): Array<[string, string]> {
   return [
     [BASIC_OUT, renderBasicProfile(read(E11_FILE))],
     [SAFE_PRIVATE_OUT, renderSafePrivate(read(SAFE_PRIVATE_FILE))],
+    [EDITION_OUT, renderEdition()],
   ];
 }
 

@@ -17,6 +17,14 @@ export interface ApiDeps {
   /** Audit entries about a study: `uid` is a new UID, or an original UID matched by keyed hash. */
   auditForStudy(uid: string): Promise<unknown[]>;
   onUnauthorized(method: string, path: string, peer: string): void;
+  /** Export jobs (absent: the /api/exports routes answer 404). */
+  exports?: {
+    create(body: unknown, by: string): unknown;
+    list(): unknown[];
+    get(id: string): unknown | undefined;
+    cancel(id: string, by: string): unknown | undefined;
+    manifest(id: string): unknown | undefined;
+  };
   /** STOW-RS receive (`/dicomweb/studies`), behind the same bearer tokens; no body parser before it. */
   dicomweb?: express.Router;
 }
@@ -55,6 +63,7 @@ export function createApp(d: ApiDeps): express.Express {
     await d.quarantine.purge(checkedId(req.params.id), String(res.locals.client));
     res.status(200).json({ purged: req.params.id });
   });
+  if (d.exports) mountExports(app, d.exports);
   app.get('/api/audit', async (req, res) => {
     const uid = typeof req.query.studyUid === 'string' ? req.query.studyUid : '';
     if (!/^[0-9.]{1,64}$/.test(uid)) throw new HttpError(400, 'studyUid: a UID is required');
@@ -64,6 +73,26 @@ export function createApp(d: ApiDeps): express.Express {
   app.use((_req, _res, next) => next(new HttpError(404, 'not found')));
   app.use(errorHandler);
   return app;
+}
+
+function mountExports(app: express.Express, jobs: NonNullable<ApiDeps['exports']>): void {
+  const found = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new HttpError(404, 'no such export job');
+    return v;
+  };
+  app.post('/api/exports', express.json({ limit: '8mb' }), (req, res) => {
+    try {
+      res.status(201).json(jobs.create(req.body, String(res.locals.client)));
+    } catch (err) {
+      // ExportRequestError: the request names an unknown source/route or breaks the schema.
+      if (err instanceof Error && err.name === 'ExportRequestError') throw new HttpError(400, err.message);
+      throw err;
+    }
+  });
+  app.get('/api/exports', (_req, res) => void res.json(jobs.list()));
+  app.get('/api/exports/:id', (req, res) => void res.json(found(jobs.get(checkedId(req.params.id)))));
+  app.get('/api/exports/:id/manifest', (req, res) => void res.json(found(jobs.manifest(checkedId(req.params.id)))));
+  app.delete('/api/exports/:id', (req, res) => void res.status(202).json(found(jobs.cancel(checkedId(req.params.id), String(res.locals.client)))));
 }
 
 function checkedId(id: string | undefined): string {
@@ -90,6 +119,14 @@ function bearerAuth(d: ApiDeps) {
 
 /** The one place errors become HTTP statuses. */
 function errorHandler(err: Error, _req: Request, res: Response, _next: NextFunction): void {
+  if ((err as { type?: string }).type === 'entity.parse.failed') {
+    res.status(400).json({ error: 'the body is not valid JSON' });
+    return;
+  }
+  if ((err as { type?: string }).type === 'entity.too.large') {
+    res.status(413).json({ error: 'the body is too large' });
+    return;
+  }
   if (err instanceof HttpError) {
     res.status(err.status).json({ error: err.message });
     return;

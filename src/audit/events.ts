@@ -27,7 +27,7 @@ export type AuditEvent =
   | { type: 'config.loaded'; configHash: HexHash }
   | { type: 'association.accepted'; callingAE: string; calledAE: string; peer: string }
   | { type: 'association.rejected'; callingAE: string; calledAE: string; peer: string; reason: string }
-  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number; originalSopHash?: HexHash }
+  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number; originalSopHash?: HexHash; job?: string }
   | {
       type: 'instance.deidentified';
       spoolId: string;
@@ -65,6 +65,28 @@ export type AuditEvent =
   | { type: 'quarantine.released'; spoolId: string; by: string }
   | { type: 'quarantine.purged'; spoolId: string; by: string }
   | { type: 'api.unauthorized'; method: string; path: string; peer: string }
+  /**
+   * An export job was asked for. `criteria` says which query fields were used and how many
+   * values each list had (the values are PHI: only their keyed hash `queryHash` is kept).
+   */
+  | { type: 'export.created'; job: string; by: string; source: string; route: string; profile: string; criteria: Record<string, number | string>; queryHash: HexHash }
+  | { type: 'export.started'; job: string; resumed: boolean }
+  /** The query's result: how many studies, and their keyed hashes. */
+  | { type: 'export.found'; job: string; studies: number; studyHashes: HexHash[] }
+  | { type: 'export.retrieved'; job: string; studyHash: HexHash; seriesHash: HexHash; instances: number; missing: number; code?: string }
+  | {
+      type: 'export.finished';
+      job: string;
+      state: string;
+      studies: number;
+      instancesFound: number;
+      instancesDone: number;
+      instancesFailed: number;
+      bytes: number;
+      manifestSha256?: HexHash;
+      error?: string;
+    }
+  | { type: 'export.cancelled'; job: string; by: string }
   /**
    * Written by the log itself at start when the current file ended in a torn line (a crash or
    * power loss in the middle of a write): the torn bytes are cut off so the chain stays

@@ -17,12 +17,17 @@ import { createMetrics } from '../pipeline/metrics';
 import { Pipeline } from '../pipeline/pipeline';
 import { EntryResult, EntryTask } from '../pipeline/process-entry';
 import { Spool } from '../spool/spool';
+import { ExportManager } from '../export/export-manager';
+import { JobStore } from '../export/job-store';
+import { createSource } from '../export/sources';
 
 export const VERSION = '0.1.0';
 
 export interface RunningGateway {
   dimsePort: number;
   apiPort: number | null;
+  /** Export jobs (the foreground `export` command creates its job here). */
+  exports: ExportManager;
   stop(reason?: string): Promise<void>;
 }
 
@@ -54,23 +59,40 @@ export async function startGateway(config: Config, configHash: string): Promise<
   const secrets = { readFile: (f: string) => fs.readFileSync(f, 'utf8').trim(), env: process.env };
   const destinations = new Map<string, Destination>(Object.entries(config.destinations).map(([name, cfg]) => [name, createDestination(name, cfg, secrets)]));
   const batchSizes = new Map(Object.entries(config.destinations).map(([name, cfg]) => [name, cfg.type === 'stow-rs' ? cfg.batchSize : cfg.type === 'c-store' ? 16 : 1]));
-  const pipeline = new Pipeline({ spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir });
+  const sources = new Map(Object.entries(config.sources).map(([name, cfg]) => [name, createSource(name, cfg, secrets, { aeTitle: config.dimse.aeTitle })]));
+  const exports = new ExportManager({
+    config,
+    store: new JobStore(config.exports.dir),
+    sources,
+    spool,
+    keyedHash: (v) => pseudo.keyedHash(v),
+    newUid: (v) => pseudo.uid(v),
+    audit: record,
+  });
+  const pipeline = new Pipeline({
+    spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir,
+    routeFor: (entry) => exports.routeFor(entry),
+    onSettled: (entry, outcome) => exports.settled(entry, outcome),
+  });
   pipeline.start();
 
   let dimse: DimseServer | undefined;
-  dimse = await startDimseServer(config.dimse, spool, (e) => {
+  dimse = await startDimseServer(withSourceCallers(config), spool, (e) => {
+    if (e.type === 'instance.received' && e.export) exports.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, e.bytes);
+    if (e.type === 'instance.quarantined' && e.export) exports.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, 0, e.code);
     if (e.type === 'association.accepted' || e.type === 'association.rejected') {
       metrics.associationsTotal.inc({ result: e.type === 'association.accepted' ? 'accepted' : 'rejected' });
       record(e.type === 'association.accepted' ? { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer } : { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer, reason: e.reason ?? '' });
     } else if (e.type === 'instance.received') {
       metrics.received.inc({ source: 'dimse' });
-      record({ type: 'instance.received', spoolId: e.spoolId, callingAE: e.callingAE, bytes: e.bytes });
+      record({ type: 'instance.received', spoolId: e.spoolId, callingAE: e.callingAE, bytes: e.bytes, ...(e.export ? { job: e.export.job } : {}) });
     } else if (e.type === 'instance.quarantined') {
       metrics.quarantined.inc({ stage: e.stage, code: e.code });
       record({ type: 'instance.quarantined', spoolId: e.spoolId, stage: e.stage, code: e.code, reason: e.reason });
     }
     metrics.associations.set(dimse?.activeAssociations() ?? 0);
-  });
+  }, (sop) => exports.attribute(sop));
+  exports.start();
   const server = dimse;
 
   let api: http.Server | null = null;
@@ -104,6 +126,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
         return byNew.length ? byNew : audit.search({ originalStudyHash: pseudo.keyedHash(uid) });
       },
       onUnauthorized: (method, p, peer) => record({ type: 'api.unauthorized', method, path: p, peer }),
+      exports,
       dicomweb: createStowRsRouter({
         sink: spool,
         onEvent: (e) => {
@@ -127,9 +150,11 @@ export async function startGateway(config: Config, configHash: string): Promise<
   return {
     dimsePort: server.port,
     apiPort: api ? (api.address() as AddressInfo).port : null,
+    exports,
     async stop(reason = 'stop requested') {
       if (stopped) return;
       stopped = true;
+      await exports.close();
       await server.close();
       if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
       await pipeline.stop();
@@ -139,4 +164,13 @@ export async function startGateway(config: Config, configHash: string): Promise<
       await audit.close();
     },
   };
+}
+
+/** A DIMSE source sends C-MOVE sub-operations as its own AE: it is a known caller of our SCP. */
+function withSourceCallers(config: Config): Config['dimse'] {
+  const extra = Object.values(config.sources)
+    .filter((s) => s.type === 'dimse' && s.retrieve === 'c-move')
+    .map((s) => ({ aeTitle: (s as { aeTitle: string }).aeTitle, hosts: [] as string[] }))
+    .filter((c) => !config.dimse.callers.some((k) => k.aeTitle === c.aeTitle));
+  return extra.length ? { ...config.dimse, callers: [...config.dimse.callers, ...extra] } : config.dimse;
 }

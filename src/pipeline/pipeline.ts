@@ -9,7 +9,15 @@ import { withRetry } from '../forward/retry';
 import { SpoolEntry } from '../spool/spool';
 import { Batcher } from './batcher';
 import { Metrics } from './metrics';
+import { RouteConfig } from '../config/schema';
 import { EntryResult, EntryTask, RoutedOutput } from './process-entry';
+
+/** How an entry left the pipeline (told to export jobs, which count their instances). */
+export type EntryOutcome =
+  | { kind: 'forwarded'; outputs: RoutedOutput[] }
+  | { kind: 'skipped'; code: string }
+  | { kind: 'dropped'; reason: string }
+  | { kind: 'quarantined'; code: string };
 
 /** What the pipeline needs of the spool (the durable queue in src/spool). */
 export interface PipelineSpool {
@@ -32,6 +40,10 @@ export interface PipelineDeps {
   maxInFlight: number;
   /** Where the de-identify stage writes outputs (`<outDir>/<spool id>/<route>.dcm`). */
   outDir: string;
+  /** A route that overrides the routing rules for an entry (an export job's route). */
+  routeFor?: (entry: SpoolEntry) => RouteConfig | undefined;
+  /** Called once an entry is done with (not when a shutdown leaves it in the spool). */
+  onSettled?: (entry: SpoolEntry, outcome: EntryOutcome) => void;
 }
 
 /**
@@ -78,7 +90,14 @@ export class Pipeline {
       this.inFlight++;
       this.updateDepth();
       void this.handle(entry)
-        .catch((err: Error) => this.quarantine(entry.id, 'pipeline', 'INTERNAL_ERROR', err.message))
+        .catch(async (err: Error): Promise<EntryOutcome> => {
+          await this.quarantine(entry.id, 'pipeline', 'INTERNAL_ERROR', err.message);
+          return { kind: 'quarantined', code: 'INTERNAL_ERROR' };
+        })
+        .then((outcome) => {
+          if (outcome) this.d.onSettled?.(entry, outcome);
+        })
+        .catch(() => undefined) // a failing listener must not stop the pump
         .finally(() => {
           this.inFlight--;
           this.updateDepth();
@@ -95,19 +114,31 @@ export class Pipeline {
     this.d.metrics.queueDepth.set({ state: 'quarantine' }, c.quarantine);
   }
 
-  private async handle(entry: SpoolEntry): Promise<void> {
+  /** Resolves with how the entry ended, or null when a shutdown left it in the spool. */
+  private async handle(entry: SpoolEntry): Promise<EntryOutcome | null> {
     const end = this.d.metrics.deidSeconds.startTimer();
-    const result = await this.d.pool.run({ id: entry.id, file: entry.file, callingAE: entry.meta.callingAE, calledAE: entry.meta.calledAE, peer: entry.meta.peer });
+    const route = this.d.routeFor?.(entry);
+    const result = await this.d.pool.run({
+      id: entry.id, file: entry.file, callingAE: entry.meta.callingAE, calledAE: entry.meta.calledAE, peer: entry.meta.peer, ...(route ? { route } : {}),
+    });
     end();
     try {
-      if (result.kind === 'unreadable') return await this.quarantine(entry.id, 'deidentify', result.code, result.reason);
+      if (result.kind === 'unreadable') {
+        await this.quarantine(entry.id, 'deidentify', result.code, result.reason);
+        return { kind: 'quarantined', code: result.code };
+      }
       if (result.kind === 'dropped') {
         this.d.metrics.dropped.inc();
         this.d.audit({ type: 'instance.dropped', spoolId: entry.id, route: result.route ?? '(none)', reason: result.reason });
-        return await this.d.spool.complete(entry.id);
+        await this.d.spool.complete(entry.id);
+        return { kind: 'dropped', reason: result.reason };
       }
       const refused = result.results.find((r) => r.kind === 'quarantine');
-      if (refused && refused.kind !== 'output') return await this.quarantine(entry.id, 'deidentify', refused.code, `route ${refused.route}: ${refused.reason}`);
+      if (refused && refused.kind !== 'output') {
+        await this.quarantine(entry.id, 'deidentify', refused.code, `route ${refused.route}: ${refused.reason}`);
+        return { kind: 'quarantined', code: refused.code };
+      }
+      const outputs: RoutedOutput[] = [];
       for (const r of result.results) {
         if (r.kind === 'skip') this.d.audit({ type: 'instance.skipped', spoolId: entry.id, route: r.route, code: r.code, reason: r.reason });
         if (r.kind !== 'output') continue;
@@ -123,11 +154,17 @@ export class Pipeline {
         for (const name of r.destinations) {
           const failure = await this.forward(entry.id, name, r);
           // Stopping: leave the entry in processing/, the next start sends it again (idempotent).
-          if (failure && this.shutdown.signal.aborted) return;
-          if (failure) return await this.quarantine(entry.id, 'forward', failure.code, `destination ${name}: ${failure.message}`);
+          if (failure && this.shutdown.signal.aborted) return null;
+          if (failure) {
+            await this.quarantine(entry.id, 'forward', failure.code, `destination ${name}: ${failure.message}`);
+            return { kind: 'quarantined', code: failure.code };
+          }
         }
+        outputs.push(r);
       }
       await this.d.spool.complete(entry.id);
+      const skipped = result.results.find((r) => r.kind === 'skip');
+      return outputs.length || !skipped || skipped.kind === 'output' ? { kind: 'forwarded', outputs } : { kind: 'skipped', code: skipped.code };
     } finally {
       // Off the main thread: synchronous deletes were 5-7% of it under load (bench:gateway).
       await fs.promises.rm(path.join(this.d.outDir, entry.id), { recursive: true, force: true });

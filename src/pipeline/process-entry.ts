@@ -18,6 +18,8 @@ export interface EntryTask {
   callingAE?: string;
   calledAE?: string;
   peer?: string;
+  /** Set for export jobs: the job's route, taken whatever the routing rules say. */
+  route?: RouteConfig;
 }
 
 /** A de-identified output: the instance to forward plus what the audit records about it. */
@@ -47,7 +49,7 @@ export type EntryResult =
 export class EntryProcessor {
   private readonly engines = new Map<string, Engine>();
 
-  constructor(private readonly config: Config, secret: Buffer, private readonly outDir: string, lookup?: ReadonlyMap<string, string>) {
+  constructor(private readonly config: Config, private readonly secret: Buffer, private readonly outDir: string, private readonly lookup?: ReadonlyMap<string, string>) {
     for (const route of config.routes) {
       if (!route.drop) this.engines.set(route.name, new Engine(settingsForRoute(route, config.pseudonyms, lookup), secret));
     }
@@ -63,15 +65,18 @@ export class EntryProcessor {
     }
     try {
       const ds = opened.instance.dataset;
-      const routes = selectRoutes(this.config.routes, this.config.routing, { callingAE: task.callingAE, calledAE: task.calledAE, peer: task.peer, elements: ds.elements, src: ds.src });
+      const routes = task.route
+        ? [task.route]
+        : selectRoutes(this.config.routes, this.config.routing, { callingAE: task.callingAE, calledAE: task.calledAE, peer: task.peer, elements: ds.elements, src: ds.src });
       if (routes.length === 0) return { kind: 'dropped', route: null, reason: 'no route matches' };
       if (routes.every((r) => r.drop)) return { kind: 'dropped', route: routes[0].name, reason: `route ${routes[0].name} drops it` };
       const text = (tag: number): string => {
         const el = findElement(ds.elements, tag);
         return el && !el.items ? stringValue(ds.src, el) : '';
       };
-      const anyEngine = this.engines.values().next().value as Engine;
-      const results = routes.filter((r) => !r.drop).map((r) => this.runRoute(r, task, opened.instance));
+      const live = routes.filter((r) => !r.drop);
+      const anyEngine = this.engineFor(live[0]);
+      const results = live.map((r) => this.runRoute(r, task, opened.instance));
       return {
         kind: 'routed',
         results,
@@ -83,8 +88,19 @@ export class EntryProcessor {
     }
   }
 
+  /** The configured route's engine, or one built (once) for an export job's own route. */
+  private engineFor(route: RouteConfig): Engine {
+    const key = this.config.routes.some((r) => r.name === route.name && JSON.stringify(r) === JSON.stringify(route)) ? route.name : `job:${JSON.stringify(route)}`;
+    let engine = this.engines.get(key);
+    if (!engine) {
+      engine = new Engine(settingsForRoute(route, this.config.pseudonyms, this.lookup), this.secret);
+      this.engines.set(key, engine);
+    }
+    return engine;
+  }
+
   private runRoute(route: RouteConfig, task: EntryTask, instance: ReturnType<typeof openInstance>['instance']): RouteResult {
-    const engine = this.engines.get(route.name)!;
+    const engine = this.engineFor(route);
     const outcome = engine.process(instance);
     if (outcome.kind !== 'forward') return { route: route.name, kind: outcome.kind, code: outcome.code, reason: outcome.reason };
     const o = outcome.output;

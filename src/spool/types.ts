@@ -1,6 +1,8 @@
 /** Who sent an instance, recorded beside it in the spool (never read from the DICOM bytes). */
 export interface ReceiveMeta {
-  source: 'dimse' | 'dicomweb' | 'folder';
+  source: 'dimse' | 'dicomweb' | 'folder' | 'export';
+  /** The export job that retrieved it (WADO-RS, C-GET, or C-MOVE to our SCP). */
+  job?: string;
   callingAE?: string;
   calledAE?: string;
   peer?: string;

@@ -6,7 +6,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dic
 import type { AssociationPolicy } from './association-policy';
 import { ContextResult, DimseStatus, RejectReason, RejectResult, RejectSource, statusForOutcome, StoreOutcome } from './statuses';
 import { ReceivedDataset, StoreResult, StoreStream } from './store-stream';
-import type { IngestEvent, IngestSink, ReceiveMeta } from './types';
+import type { ExportArrival, ExportAttribution, IngestEvent, IngestSink, ReceiveMeta } from './types';
 
 type Association = assoc.Association;
 type PresentationContext = assoc.PresentationContext;
@@ -21,6 +21,8 @@ export interface ScpContext {
   /** Associations accepted and still open. */
   activeAssociations(): number;
   associationAccepted(scp: IngestScp): void;
+  /** Export jobs waiting for C-MOVE sub-operations (absent when there are none). */
+  attribute?: ExportAttribution;
 }
 
 /** Time a peer has to send its A-ASSOCIATE-RQ after connecting. */
@@ -187,6 +189,8 @@ export class IngestScp extends Scp {
       peer: this.#peer,
       receivedAt: new Date().toISOString(),
     };
+    const job = sopInstanceUid ? this.#ctx.attribute?.(sopInstanceUid, this.#callingAE) : undefined;
+    if (job) meta.job = job;
     const transferSyntaxUid = contextAccepted ? (pc.getAcceptedTransferSyntaxUid() ?? '') : '';
     const stream = new StoreStream(this.#ctx.sink, meta, { sopClassUid, sopInstanceUid, transferSyntaxUid, contextAccepted });
     this.#current = stream;
@@ -213,20 +217,21 @@ export class IngestScp extends Scp {
     if (store && store === this.#current) this.#current = undefined;
     const work = (store ? store.finish() : Promise.resolve<StoreResult>({ outcome: 'no-dataset', bytes: 0 }))
       .then((result) => {
-        this.#report(result);
+        this.#report(result, store?.meta.job ? { job: store.meta.job, sopInstanceUid: store.target.sopInstanceUid } : undefined);
         this.#respond(request, callback, result.outcome, result.commit?.status === 'quarantined' ? result.commit.code : '');
       })
       .catch(() => this.#respond(request, callback, 'sink-error'));
     this.#track(work);
   }
 
-  #report(result: StoreResult): void {
+  #report(result: StoreResult, arrival: ExportArrival | undefined): void {
     const commit = result.commit;
     if (!commit) return;
+    const exp = arrival ? { export: arrival } : {};
     if (commit.status === 'stored') {
-      this.#ctx.emit({ type: 'instance.received', spoolId: commit.entry.id, callingAE: this.#callingAE, bytes: result.bytes });
+      this.#ctx.emit({ type: 'instance.received', spoolId: commit.entry.id, callingAE: this.#callingAE, bytes: result.bytes, ...exp });
     } else {
-      this.#ctx.emit({ type: 'instance.quarantined', spoolId: commit.entry.id, stage: 'ingest', code: commit.code, reason: commit.reason });
+      this.#ctx.emit({ type: 'instance.quarantined', spoolId: commit.entry.id, stage: 'ingest', code: commit.code, reason: commit.reason, ...exp });
     }
   }
 

@@ -6,7 +6,7 @@ import type { Config } from '../../config/schema';
 import { compileAssociationPolicy, normalizePeerAddress } from './association-policy';
 import { guardPduLengths } from './pdu-guard';
 import { IngestScp, ScpContext } from './scp';
-import type { IngestEvent, IngestSink } from './types';
+import type { ExportAttribution, IngestEvent, IngestSink } from './types';
 
 export type { CommitResult, IngestEvent, IngestSink, ReceiveMeta, SpoolWriter } from './types';
 
@@ -39,6 +39,7 @@ export async function startDimseServer(
   cfg: Config['dimse'],
   sink: IngestSink,
   onEvent: (e: IngestEvent) => void,
+  attribute?: ExportAttribution,
 ): Promise<DimseServer> {
   const policy = compileAssociationPolicy(cfg);
   quietLibraryLog();
@@ -61,6 +62,7 @@ export async function startDimseServer(
     emit,
     activeAssociations: () => accepted.size,
     associationAccepted: (scp) => accepted.add(scp),
+    ...(attribute ? { attribute } : {}),
   };
 
   const onSocket = (socket: net.Socket): void => {

@@ -47,7 +47,7 @@ export class StoreStream extends Writable {
   /** Set once commit() or abort() has been called on the writer. */
   #closing: Promise<unknown> | undefined;
 
-  constructor(sink: IngestSink, meta: ReceiveMeta, readonly target: StoreTarget) {
+  constructor(sink: IngestSink, readonly meta: ReceiveMeta, readonly target: StoreTarget) {
     super({ highWaterMark: NEVER_FULL, decodeStrings: false });
     if (!target.contextAccepted) {
       this.#refusal = 'context-not-accepted';

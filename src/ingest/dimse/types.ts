@@ -12,6 +12,8 @@ export interface ReceiveMeta {
   peer: string;
   /** ISO 8601 time the C-STORE data started to arrive. */
   receivedAt: string;
+  /** The export job whose C-MOVE sent it (see ScpContext.attribute). */
+  job?: string;
 }
 
 export type CommitResult =
@@ -37,7 +39,19 @@ export interface IngestSink {
 
 export type IngestEvent =
   | { type: 'association.accepted' | 'association.rejected'; callingAE: string; calledAE: string; peer: string; reason?: string }
-  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number }
-  | { type: 'instance.quarantined'; spoolId: string; stage: 'ingest'; code: string; reason: string };
+  | { type: 'instance.received'; spoolId: string; callingAE: string; bytes: number; export?: ExportArrival }
+  | { type: 'instance.quarantined'; spoolId: string; stage: 'ingest'; code: string; reason: string; export?: ExportArrival };
+
+/** An instance an export job's C-MOVE asked for (internal: holds the original SOP Instance UID, never audited as is). */
+export interface ExportArrival {
+  job: string;
+  sopInstanceUid: string;
+}
+
+/**
+ * Tells whether an arriving C-STORE is one an export job's C-MOVE asked for (by SOP Instance
+ * UID and the PACS's calling AE title); the job id is recorded with the spool entry.
+ */
+export type ExportAttribution = (sopInstanceUid: string, callingAE: string) => string | undefined;
 
 export type IngestEventListener = (e: IngestEvent) => void;
