@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';
+import { exportCommand } from './export-command';
 import { quarantineCommand } from './quarantine-command';
 import { serveCommand } from './serve-command';
 import { UsageError } from './settings-from-options';
@@ -12,6 +13,7 @@ const program = new Command('deid-gateway')
   .addCommand(serveCommand())
   .addCommand(deidentifyCommand())
   .addCommand(extractCommand())
+  .addCommand(exportCommand())
   .addCommand(auditCommand())
   .addCommand(quarantineCommand());
 

@@ -69,6 +69,24 @@ export class ExportManager {
     return job.status();
   }
 
+  /**
+   * An unfinished job (resumed at start) asking for exactly this: the foreground CLI, run again
+   * after a crash with the same arguments, follows it instead of starting a second one.
+   */
+  findUnfinished(body: unknown): string | undefined {
+    const req = parseExportRequest(body);
+    const want = canonicalQuery(req.query);
+    for (const job of this.jobs.values()) {
+      const r = job.record;
+      if (job.isTerminal() || r.source !== req.source || canonicalQuery(r.query) !== want) continue;
+      const sameRoute = req.route !== undefined
+        ? r.route.name === req.route
+        : r.route.profile === (req.profile ?? 'pixel-only') && JSON.stringify(r.route.destinations) === JSON.stringify(req.destinations) && JSON.stringify(r.route.options) === JSON.stringify(req.options ?? []);
+      if (sameRoute) return r.id;
+    }
+    return undefined;
+  }
+
   get(id: string): JobStatus | undefined {
     return this.jobs.get(id)?.status();
   }

@@ -9,7 +9,7 @@ export interface Progress {
  * A bar with rate and ETA on a terminal; elsewhere (CI, pipes, logs) one plain line every few
  * seconds, so logs stay readable. Goes to stderr: stdout is for results.
  */
-export function createProgress(label: string, stream: NodeJS.WriteStream = process.stderr, intervalMs = 5000): Progress {
+export function createProgress(label: string, stream: NodeJS.WriteStream = process.stderr, intervalMs = 5000, unit = 'files'): Progress {
   if (stream.isTTY) {
     const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} | {rate}/s | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 200 });
     let started = false;
@@ -33,7 +33,7 @@ export function createProgress(label: string, stream: NodeJS.WriteStream = proce
       last = now;
       const rate = done / ((now - t0) / 1000);
       const eta = total !== null && rate > 0 ? ` ETA ${Math.ceil((total - done) / rate)} s` : '';
-      stream.write(`${label}: ${done}${total !== null ? `/${total}` : ''} files, ${rate.toFixed(1)}/s${eta}\n`);
+      stream.write(`${label}: ${done}${total !== null ? `/${total}` : ''} ${unit}, ${rate.toFixed(1)}/s${eta}\n`);
     },
     stop: () => undefined,
   };
