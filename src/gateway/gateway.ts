@@ -60,7 +60,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
   const destinations = new Map<string, Destination>(Object.entries(config.destinations).map(([name, cfg]) => [name, createDestination(name, cfg, secrets)]));
   const batchSizes = new Map(Object.entries(config.destinations).map(([name, cfg]) => [name, cfg.type === 'stow-rs' ? cfg.batchSize : cfg.type === 'c-store' ? 16 : 1]));
   const sources = new Map(Object.entries(config.sources).map(([name, cfg]) => [name, createSource(name, cfg, secrets, { aeTitle: config.dimse.aeTitle })]));
-  const exports = new ExportManager({
+  const exportJobs = new ExportManager({
     config,
     store: new JobStore(config.exports.dir),
     sources,
@@ -71,15 +71,15 @@ export async function startGateway(config: Config, configHash: string): Promise<
   });
   const pipeline = new Pipeline({
     spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir,
-    routeFor: (entry) => exports.routeFor(entry),
-    onSettled: (entry, outcome) => exports.settled(entry, outcome),
+    routeFor: (entry) => exportJobs.routeFor(entry),
+    onSettled: (entry, outcome) => exportJobs.settled(entry, outcome),
   });
   pipeline.start();
 
   let dimse: DimseServer | undefined;
   dimse = await startDimseServer(withSourceCallers(config), spool, (e) => {
-    if (e.type === 'instance.received' && e.export) exports.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, e.bytes);
-    if (e.type === 'instance.quarantined' && e.export) exports.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, 0, e.code);
+    if (e.type === 'instance.received' && e.export) exportJobs.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, e.bytes);
+    if (e.type === 'instance.quarantined' && e.export) exportJobs.arrivedByCMove(e.export.sopInstanceUid, e.spoolId, 0, e.code);
     if (e.type === 'association.accepted' || e.type === 'association.rejected') {
       metrics.associationsTotal.inc({ result: e.type === 'association.accepted' ? 'accepted' : 'rejected' });
       record(e.type === 'association.accepted' ? { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer } : { type: e.type, callingAE: e.callingAE, calledAE: e.calledAE, peer: e.peer, reason: e.reason ?? '' });
@@ -91,8 +91,8 @@ export async function startGateway(config: Config, configHash: string): Promise<
       record({ type: 'instance.quarantined', spoolId: e.spoolId, stage: e.stage, code: e.code, reason: e.reason });
     }
     metrics.associations.set(dimse?.activeAssociations() ?? 0);
-  }, (sop) => exports.attribute(sop));
-  exports.start();
+  }, (sop) => exportJobs.attribute(sop));
+  exportJobs.start();
   const server = dimse;
 
   let api: http.Server | null = null;
@@ -126,7 +126,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
         return byNew.length ? byNew : audit.search({ originalStudyHash: pseudo.keyedHash(uid) });
       },
       onUnauthorized: (method, p, peer) => record({ type: 'api.unauthorized', method, path: p, peer }),
-      exports,
+      exports: exportJobs,
       dicomweb: createStowRsRouter({
         sink: spool,
         onEvent: (e) => {
@@ -150,11 +150,11 @@ export async function startGateway(config: Config, configHash: string): Promise<
   return {
     dimsePort: server.port,
     apiPort: api ? (api.address() as AddressInfo).port : null,
-    exports,
+    exports: exportJobs,
     async stop(reason = 'stop requested') {
       if (stopped) return;
       stopped = true;
-      await exports.close();
+      await exportJobs.close();
       await server.close();
       if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
       await pipeline.stop();
