@@ -57,7 +57,8 @@ export class SourceLimiter {
     const rate = this.opts.requestsPerSecond;
     if (rate <= 0) return;
     const now = Date.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) / 1000) * rate);
+    // At least one token fits: with a rate below 1/s a bucket of `rate` tokens never reaches 1.
+    this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.refilledAt) / 1000) * rate);
     this.refilledAt = now;
   }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { DestinationConfig } from '../config/schema';
+import { authHeaders } from './auth-header';
 import { Destination, OutgoingInstance, SecretSource, SendResults } from './destination';
 import { PermanentError, TransientError, hex4, httpStatusError } from './errors';
 import { HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
@@ -27,9 +28,9 @@ export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
  *   otherwise the HTTP status decides (408/429/5xx transient, other 4xx permanent);
  *   no HTTP answer -> TransientError with the Node error code (ECONNREFUSED, ECONNRESET,
  *   ETIMEDOUT, ...; certificate errors as TLS_<code>).
- * - Auth: `Authorization: Bearer <token>` or `Basic <base64(user:password)>`, the secret read
- *   from its file (trimmed) or environment variable at every request, so a rotated token is
- *   picked up without a restart.
+ * - Auth (./auth-header.ts, shared with the DICOMweb export source): `Authorization: Bearer
+ *   <token>` or `Basic <base64(user:password)>`, the secret read from its file (trimmed) or
+ *   environment variable at every request, so a rotated token is picked up without a restart.
  * - Connections: one keep-alive http.Agent / https.Agent per destination (https: the
  *   configured CA file and rejectUnauthorized). `timeoutMs` is a socket idle timeout
  *   (ClientRequest.setTimeout), not a bound on the whole upload.
@@ -61,25 +62,7 @@ export class StowRsDestination implements Destination {
 
   /** The Authorization header for the configured auth (secret re-read on every call). */
   authHeaders(): Record<string, string> {
-    const auth = this.cfg.auth;
-    if (!auth) return {};
-    if (auth.type === 'bearer') {
-      const token = this.secret(auth.tokenFile, auth.tokenEnv, 'auth.tokenFile/tokenEnv');
-      return { Authorization: `Bearer ${token}` };
-    }
-    const password = this.secret(auth.passwordFile, auth.passwordEnv, 'auth.passwordFile/passwordEnv');
-    return { Authorization: `Basic ${Buffer.from(`${auth.username}:${password}`, 'utf8').toString('base64')}` };
-  }
-
-  private secret(file: string | undefined, env: string | undefined, field: string): string {
-    let value: string | undefined;
-    if (file) value = this.secrets.readFile(file).trim();
-    else if (env) value = this.secrets.env[env]?.trim();
-    if (!value) {
-      const where = file ? `file ${file}` : env ? `environment variable ${env}` : 'nothing configured';
-      throw new Error(`destination ${this.name}: ${field}: no secret (${where})`);
-    }
-    return value;
+    return authHeaders(this.cfg.auth, this.secrets, `destination ${this.name}`);
   }
 
   async send(instances: OutgoingInstance[]): Promise<SendResults> {
