@@ -296,6 +296,23 @@ describe('research exports with real peers', { skip }, () => {
     await g.stop();
   });
 
+  test('DELETE cancels a running job: it stops retrieving, the cancel is audited', async () => {
+    const dest = await research();
+    const g = await gateway('cancel', dest, { sources: { pacs: { type: 'dicomweb', url: source.dicomwebUrl, maxConcurrent: 1, requestsPerSecond: 2 } } });
+    const created = await api(g, 'POST', '/api/exports', { source: 'pacs', query: { studyUids: STUDIES.map(studyUid) }, route: 'research' });
+    await waitFor('the job runs', async () => ((await api(g, 'GET', `/api/exports/${created.json.id}`)).json.state === 'running' ? true : undefined));
+    const cancelled = await api(g, 'DELETE', `/api/exports/${created.json.id}`);
+    assert.deepEqual([cancelled.status, cancelled.json.state], [202, 'cancelled']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const s = (await api(g, 'GET', `/api/exports/${created.json.id}`)).json;
+    assert.equal(s.state, 'cancelled');
+    assert.ok(s.instances.retrieved < instancesOf(STUDIES), `stopped early (${s.instances.retrieved} retrieved)`);
+    const list = (await api(g, 'GET', '/api/exports')).json;
+    assert.ok(list.some((j: any) => j.id === created.json.id));
+    await g.stop();
+    assert.ok(auditEntries(g).some((e) => e.type === 'export.cancelled' && e.job === created.json.id && e.by === 'token#1'));
+  });
+
   test('deid-gateway export in the foreground: progress on stderr, summary and exit code', async () => {
     const dest = await research();
     const dir = path.join(work, 'cli');
