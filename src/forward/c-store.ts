@@ -447,6 +447,6 @@ function destroySocket(client: Client): void {
 }
 
 /** dcmjs-dimse logs every PDU at its default level (trace); keep warnings and errors only. */
-function quietDimseLog(): void {
+export function quietDimseLog(): void {
   if (dimseLog.getLevel() < dimseLog.levels.WARN) dimseLog.setLevel(dimseLog.levels.WARN);
 }
