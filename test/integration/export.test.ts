@@ -128,6 +128,7 @@ describe('research exports with real peers', { skip }, () => {
       sources: {
         pacs: { type: 'dicomweb', url: source.dicomwebUrl, pageSize: 2, maxConcurrent: 2, requestsPerSecond: 0 },
         pacsDimse: { type: 'dimse', aeTitle: source.aet, host: '127.0.0.1', port: source.dicomPort },
+        pacsGet: { type: 'dimse', aeTitle: source.aet, host: '127.0.0.1', port: source.dicomPort, retrieve: 'c-get' },
       },
       exports: { dir: path.join(dir, 'exports'), maxAttempts: 2, initialDelayMs: 100, maxDelayMs: 300 },
       ...extra,
@@ -247,6 +248,16 @@ describe('research exports with real peers', { skip }, () => {
     await g.stop();
     const received = auditEntries(g).filter((e) => e.type === 'instance.received');
     assert.equal(received.filter((e) => e.job === s.id && e.callingAE === source.aet).length, instancesOf([STUDIES[1], STUDIES[2]]));
+  });
+
+  test('DIMSE source with C-GET: C-FIND by study date, instances on the same association', async () => {
+    const dest = await research();
+    const g = await gateway('cget', dest);
+    const s = await runJob(g, { source: 'pacsGet', query: { studyDate: { from: '20240601' }, modalitiesInStudy: ['MR'] }, route: 'research' });
+    assert.equal(s.state, 'completed', JSON.stringify(s));
+    assert.equal(s.studies.found, 1);
+    await checkDelivered(dest, [STUDIES[3]]);
+    await g.stop();
   });
 
   test('SIGKILL in the middle of a job: the restarted gateway resumes it, nothing twice', async () => {
