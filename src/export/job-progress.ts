@@ -32,10 +32,18 @@ export interface JobStatus {
 
 const RATE_WINDOW_MS = 60_000;
 
+interface SeriesTrack {
+  instances: number;
+  done: boolean;
+  missing: number;
+  /** Instances (sop keys) of this series in the spool or beyond. */
+  sops: Set<string>;
+}
+
 interface StudyTrack {
   newStudyUid: string;
   expected?: number;
-  series: Map<string, { instances: number; done: boolean; missing: number }>;
+  series: Map<string, SeriesTrack>;
   sops: Set<string>;
   error?: { code: string; error: string };
 }
@@ -82,6 +90,7 @@ export class JobProgress {
         this.spooled.set(ev.spoolId, { sop: ev.sop, study: ev.study });
         this.spooledSops.add(ev.sop);
         this.studies.get(ev.study)?.sops.add(ev.sop);
+        if (this.studies.has(ev.study)) this.seriesOf(ev.study, ev.series).sops.add(ev.sop);
         break;
       case 'series-done': {
         const s = this.seriesOf(ev.study, ev.series);
@@ -113,6 +122,11 @@ export class JobProgress {
 
   seriesDone(study: string, series: string): boolean {
     return this.studies.get(study)?.series.get(series)?.done ?? false;
+  }
+
+  /** Distinct instances of a series retrieved so far. */
+  spooledIn(study: string, series: string): number {
+    return this.studies.get(study)?.series.get(series)?.sops.size ?? 0;
   }
 
   hasSpooled(sop: string): boolean {
@@ -224,12 +238,12 @@ export class JobProgress {
     return t;
   }
 
-  private seriesOf(study: string, series: string): { instances: number; done: boolean; missing: number } {
+  private seriesOf(study: string, series: string): SeriesTrack {
     const t = this.studies.get(study);
     if (!t) throw new Error('series event for a study that was not found');
     let s = t.series.get(series);
     if (!s) {
-      s = { instances: 0, done: false, missing: 0 };
+      s = { instances: 0, done: false, missing: 0, sops: new Set() };
       t.series.set(series, s);
     }
     return s;

@@ -81,6 +81,7 @@ export class JobRunner {
     let failure: JobFailure | undefined;
     let instances: InstanceRef[] = [];
     try {
+      if (await this.wholeSeriesFirst(job, studyKey, seriesKey, series, signal)) return this.seriesDone(job, studyKey, seriesKey, job.spooledIn(studyKey, seriesKey), 0);
       instances = await this.attempt(job, signal, 'INSTANCE_QUERY_FAILED', () => this.source.findInstances(series.studyUid, series.seriesUid, signal));
       this.d.store.append(job, { e: 'series', study: studyKey, series: seriesKey, instances: instances.length });
       failure = await this.retrieve(job, studyKey, seriesKey, series, instances, signal);
@@ -89,10 +90,39 @@ export class JobRunner {
       failure = err;
     }
     const missing = instances.length ? instances.filter((i) => !job.hasSpooled(this.d.keyedHash(i.sopInstanceUid))).length : series.numberOfInstances ?? 0;
+    this.seriesDone(job, studyKey, seriesKey, instances.length, missing, failure);
+  }
+
+  /**
+   * A series nothing of which is retrieved yet, from a source that delivers to our sink, is
+   * fetched whole at once, without listing its instances first: an instance-level query costs a
+   * PACS more than the retrieve itself (bench:export measured 3-4x on Orthanc). True when every
+   * instance the series query announced arrived; otherwise the caller lists the instances and
+   * retrieves what is missing. C-MOVE needs the SOP Instance UIDs beforehand (to attribute the
+   * arrivals), so it always lists.
+   */
+  private async wholeSeriesFirst(job: JobProgress, studyKey: string, seriesKey: string, series: SeriesRef, signal: AbortSignal): Promise<boolean> {
+    const expected = series.numberOfInstances ?? 0;
+    if (this.source.delivery !== 'sink' || expected <= 0 || job.spooledIn(studyKey, seriesKey) > 0) return false;
+    await this.waitForRoom(signal);
+    const sink = spoolSink(this.d.spool, job.record.id, (a) => this.arrived(job, studyKey, seriesKey, a));
+    try {
+      await this.source.retrieveSeries(series, sink, { signal });
+    } catch (err) {
+      if (signal.aborted || !(err instanceof SourceError)) throw err;
+      return false; // the listing path retries what is missing, with backoff
+    }
+    const got = job.spooledIn(studyKey, seriesKey);
+    if (got < expected) return false;
+    this.d.store.append(job, { e: 'series', study: studyKey, series: seriesKey, instances: got });
+    return true;
+  }
+
+  private seriesDone(job: JobProgress, studyKey: string, seriesKey: string, instances: number, missing: number, failure?: JobFailure): void {
     const why = missing && failure ? { code: failure.code, error: failure.message } : missing ? { code: 'NOT_RETRIEVED', error: 'the source did not send every instance it listed' } : {};
     this.d.store.append(job, { e: 'series-done', study: studyKey, series: seriesKey, missing, ...why });
     this.d.audit({
-      type: 'export.retrieved', job: job.record.id, studyHash: studyKey, seriesHash: seriesKey, instances: instances.length, missing,
+      type: 'export.retrieved', job: job.record.id, studyHash: studyKey, seriesHash: seriesKey, instances, missing,
       ...('code' in why ? { code: why.code } : {}),
     });
   }

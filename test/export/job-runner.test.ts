@@ -27,6 +27,8 @@ class ScriptedSource implements ExportSource {
   /** SOP UIDs the source "loses" (listed but never sent). */
   lost = new Set<string>();
   seriesFailure: Error | undefined;
+  /** Announce NumberOfSeriesRelatedInstances in the series answers (lets the runner skip listing). */
+  announceCounts = false;
 
   constructor(private readonly studies: Record<string, Record<string, string[]>>) {}
 
@@ -37,9 +39,10 @@ class ScriptedSource implements ExportSource {
   async findSeries(studyUid: string): Promise<SeriesRef[]> {
     this.calls.push(`findSeries ${studyUid}`);
     if (this.seriesFailure && studyUid === '1.1') throw this.seriesFailure;
-    return Object.keys(this.studies[studyUid]).map((seriesUid) => ({ studyUid, seriesUid }));
+    return Object.entries(this.studies[studyUid]).map(([seriesUid, sops]) => ({ studyUid, seriesUid, ...(this.announceCounts ? { numberOfInstances: sops.length } : {}) }));
   }
   async findInstances(studyUid: string, seriesUid: string): Promise<InstanceRef[]> {
+    this.calls.push(`findInstances ${seriesUid}`);
     return this.studies[studyUid][seriesUid].map((sopInstanceUid) => ({ studyUid, seriesUid, sopInstanceUid }));
   }
   async retrieveSeries(series: SeriesRef, sink: RetrieveSink) {
@@ -148,4 +151,19 @@ test('a query that fails for good fails the run with the code', async () => {
   };
   const { run } = await setup(source);
   await assert.rejects(run(), (err: Error & { code?: string }) => err.code === 'QUERY_FAILED' && /ECONNREFUSED/.test(err.message));
+});
+
+test('a fresh series whose count the PACS announced is retrieved whole without listing its instances', async () => {
+  const source = new ScriptedSource({ '1.1': { '1.1.1': ['1.1.1.1', '1.1.1.2'], '1.1.2': ['1.1.2.1', '1.1.2.2'] } });
+  source.announceCounts = true;
+  source.lost.add('1.1.2.2');
+  const { job, run } = await setup(source);
+  await run();
+  // 1.1.1 complete at once; 1.1.2 came short, so it is listed and the missing one fetched alone (3 attempts).
+  assert.ok(!source.calls.includes('findInstances 1.1.1'), source.calls.join('; '));
+  assert.deepEqual(source.calls.filter((c) => c.includes('1.1.2') && !c.startsWith('findSeries')), [
+    'retrieveSeries 1.1.2', 'findInstances 1.1.2', 'retrieveInstances 1.1.2.2', 'retrieveInstances 1.1.2.2', 'retrieveInstances 1.1.2.2',
+  ]);
+  const s = job.status();
+  assert.deepEqual([s.series.retrieved, s.instances.found, s.instances.retrieved, s.instances.failed], [2, 4, 3, 1]);
 });
