@@ -168,6 +168,11 @@ export class ExportManager {
     await Promise.allSettled([...this.d.sources.values()].map((s) => s.close()));
   }
 
+  /** After the pipeline has stopped (it reports settled entries until then). */
+  closeLogs(): void {
+    this.d.store.close();
+  }
+
   private pump(): void {
     while (!this.closing && this.running.size < this.d.config.exports.maxRunningJobs && this.queue.length) {
       const job = this.queue.shift()!;

@@ -13,6 +13,9 @@ import { JobProgress } from './job-progress';
 import { JobEvent, JobRecord } from './job-types';
 
 export class JobStore {
+  /** The open event log of each job written to since start (one open per job, not per event). */
+  private readonly logs = new Map<string, number>();
+
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -42,15 +45,31 @@ export class JobStore {
   /** Appends and applies an event; `durable` fsyncs (state changes), the rest may be redone after a crash. */
   append(job: JobProgress, ev: JobEvent, durable = false): void {
     const t = new Date().toISOString();
-    const file = path.join(this.jobDir(job.record.id), 'events.jsonl');
-    const fd = fs.openSync(file, 'a', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify({ t, ...ev })}\n`);
-      if (durable) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const fd = this.log(job.record.id);
+    fs.writeSync(fd, `${JSON.stringify({ t, ...ev })}\n`);
+    if (durable) fs.fsyncSync(fd);
     job.apply(ev, t);
+    if (job.isTerminal()) this.closeLog(job.record.id);
+  }
+
+  close(): void {
+    for (const id of [...this.logs.keys()]) this.closeLog(id);
+  }
+
+  private log(id: string): number {
+    let fd = this.logs.get(id);
+    if (fd === undefined) {
+      fd = fs.openSync(path.join(this.jobDir(id), 'events.jsonl'), 'a', 0o600);
+      this.logs.set(id, fd);
+    }
+    return fd;
+  }
+
+  private closeLog(id: string): void {
+    const fd = this.logs.get(id);
+    if (fd === undefined) return;
+    this.logs.delete(id);
+    fs.closeSync(fd);
   }
 
   /** Every job folder with a readable job.json, its events replayed; unreadable folders are skipped and named. */

@@ -158,6 +158,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
       await server.close();
       if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
       await pipeline.stop();
+      exportJobs.closeLogs();
       await pool.close();
       await Promise.all([...destinations.values()].map((d) => d.close()));
       record({ type: 'gateway.stop', reason });

@@ -37,6 +37,8 @@ export class Spool {
   private readonly quarantined = new Set<string>();
   private readonly listeners: (() => void)[] = [];
   private room: { at: number; ok: boolean } | null = null;
+  /** Receive meta of entries committed by this process: claim() need not read their sidecars back. */
+  private readonly metas = new Map<string, ReceiveMeta>();
   private tmpCounter = 0;
 
   private constructor(readonly dir: string, private readonly opts: SpoolOptions) {}
@@ -73,7 +75,29 @@ export class Spool {
 
   openWriter(meta: ReceiveMeta, prefix?: Buffer): SpoolWriter {
     const id = newEntryId();
-    return new TempFileWriter(id, this.file('tmp', id, '.part'), this.opts.fsync, (w) => this.publish(w, meta), prefix);
+    // The sidecar goes straight into incoming/ and is made durable while the bytes arrive, so a
+    // commit waits for two fsyncs (data, then the directory after the rename), not four. Until
+    // its .dcm is renamed beside it, it is an orphan, which recovery deletes.
+    const sidecar = this.writeSidecarEarly(id, meta);
+    sidecar.catch(() => undefined); // awaited in publish() or dropped by abort()
+    try {
+      return new TempFileWriter(id, this.file('tmp', id, '.part'), this.opts.fsync, (w) => this.publish(w, meta, sidecar), prefix, () => this.dropEarlySidecar(id, sidecar));
+    } catch (err) {
+      void this.dropEarlySidecar(id, sidecar);
+      throw err;
+    }
+  }
+
+  private async writeSidecarEarly(id: string, meta: ReceiveMeta): Promise<void> {
+    const tmp = this.path('tmp', `${id}.${++this.tmpCounter}.json`);
+    await writeFileDurable(tmp, JSON.stringify({ id, meta } satisfies Sidecar) + '\n', this.opts.fsync);
+    await fsp.rename(tmp, this.file('incoming', id, '.json'));
+    if (this.opts.fsync) await fsyncDir(this.path('incoming'));
+  }
+
+  private async dropEarlySidecar(id: string, sidecar: Promise<void>): Promise<void> {
+    await sidecar.catch(() => undefined);
+    await fsp.rm(this.file('incoming', id, '.json'), { force: true });
   }
 
   async acceptFile(bytes: Buffer, meta: ReceiveMeta): Promise<CommitResult> {
@@ -95,7 +119,8 @@ export class Spool {
         this.incoming.unshift(id);
         throw err;
       }
-      const meta = this.readSidecarSync('incoming', id, 'processing').meta;
+      const meta = this.metas.get(id) ?? this.readSidecarSync('incoming', id, 'processing').meta;
+      this.metas.delete(id);
       try {
         fs.renameSync(this.file('incoming', id, '.json'), this.file('processing', id, '.json'));
       } catch (err) {
@@ -181,7 +206,7 @@ export class Spool {
   // ---------------------------------------------------------------- internals
 
   /** Second half of SpoolWriter.commit(): the temp file is complete, fsync'd and closed. */
-  private async publish(w: TempFileWriter, meta: ReceiveMeta): Promise<CommitResult> {
+  private async publish(w: TempFileWriter, meta: ReceiveMeta, sidecar: Promise<void>): Promise<CommitResult> {
     const { id, partFile } = w;
     let bad: DicomParseError | null = null;
     try {
@@ -189,22 +214,29 @@ export class Spool {
     } catch (err) {
       if (!(err instanceof DicomParseError)) {
         await fsp.rm(partFile, { force: true });
+        await this.dropEarlySidecar(id, sidecar);
         throw err;
       }
       bad = err;
     }
     try {
       if (bad) {
+        await this.dropEarlySidecar(id, sidecar);
         const side: Sidecar = { id, stage: 'ingest', code: bad.code, reason: bad.message, meta, at: new Date().toISOString() };
         await this.move(partFile, null, 'quarantine', id, side);
         this.quarantined.add(id);
         return { status: 'quarantined', entry: this.entry(id, 'quarantine', meta), code: bad.code, reason: bad.message };
       }
-      await this.move(partFile, null, 'incoming', id, { id, meta });
+      await sidecar;
+      // The commit point: the .dcm beside its (durable) sidecar.
+      await fsp.rename(partFile, this.file('incoming', id, '.dcm'));
+      if (this.opts.fsync) await fsyncDir(this.path('incoming'));
     } catch (err) {
       await fsp.rm(partFile, { force: true });
+      await this.dropEarlySidecar(id, sidecar);
       throw err;
     }
+    this.metas.set(id, meta);
     this.put('incoming', id);
     this.notify();
     return { status: 'stored', entry: this.entry(id, 'incoming', meta) };

@@ -32,6 +32,8 @@ export class TempFileWriter implements SpoolWriter {
     /** Validates and publishes the fsync'd, closed temp file; owns it from then on. */
     private readonly publish: (w: TempFileWriter) => Promise<CommitResult>,
     prefix?: Buffer,
+    /** Undoes what the spool prepared for this entry (its early sidecar) when it is not committed. */
+    private readonly discard: () => Promise<void> = async () => undefined,
   ) {
     this.fd = fs.openSync(partFile, 'wx', 0o644);
     if (prefix?.length) this.write(prefix);
@@ -66,6 +68,7 @@ export class TempFileWriter implements SpoolWriter {
     } catch (err) {
       await closeAsync(fd).catch(() => undefined);
       fs.rmSync(this.partFile, { force: true });
+      await this.discard();
       throw err;
     }
     await closeAsync(fd);
@@ -79,6 +82,7 @@ export class TempFileWriter implements SpoolWriter {
     this.fd = null;
     await closeAsync(fd).catch(() => undefined);
     fs.rmSync(this.partFile, { force: true });
+    await this.discard();
   }
 
   private flush(): void {

@@ -56,7 +56,7 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
     const cuts = [132, 1000, 1001, 300_000, 301_000, 700_000, bytes.length];
     for (let i = 1; i < cuts.length; i++) w.write(bytes.subarray(cuts[i - 1], cuts[i]));
     assert.equal(w.bytes, bytes.length);
-    assert.equal(ls(path.join(dir, 'tmp')).length, 1, 'the instance is on disk in tmp/ before commit');
+    assert.equal(ls(path.join(dir, 'tmp')).filter((n) => n.endsWith('.part')).length, 1, 'the instance is on disk in tmp/ before commit');
     const r = await w.commit();
     assert.equal(r.status, 'stored');
     assert.deepEqual(fs.readFileSync(r.entry.file), bytes);
@@ -69,6 +69,7 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
     aborted.write(bytes.subarray(0, 5000));
     await aborted.abort();
     assert.deepEqual(ls(path.join(dir, 'tmp')), []);
+    assert.deepEqual(ls(path.join(dir, 'incoming')).sort(), [`${r.entry.id}.dcm`, `${r.entry.id}.json`], 'no sidecar left of the aborted entry');
     assert.deepEqual(spool.counts(), { incoming: 1, processing: 0, quarantine: 0 });
   });
 });
