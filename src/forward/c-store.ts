@@ -398,13 +398,13 @@ export function byContextLimit<P extends { inst: Pick<OutgoingInstance, 'sopClas
 // ---------------------------------------------------------------- statuses and errors
 
 /** Status classes of PS3.7 Annex C: the bits of a status that name its kind. */
-const STATUS_CLASS = {
+export const STATUS_CLASS = {
   warning: { mask: 0xf000, value: 0xb000 },
   outOfResources: { mask: 0xff00, value: 0xa700 },
   dataSetMismatch: { mask: 0xff00, value: 0xa900 },
   cannotUnderstand: { mask: 0xf000, value: 0xc000 },
 } as const;
-const isClass = (status: number, c: { mask: number; value: number }): boolean => (status & c.mask) === c.value;
+export const isClass = (status: number, c: { mask: number; value: number }): boolean => (status & c.mask) === c.value;
 
 /** C-STORE response status -> null (stored: Success or a Warning) or the error. */
 export function statusError(status: number, comment: string | undefined, what: string): Error | null {

@@ -4,6 +4,7 @@
  * or a string as a number, use lower-case tag keys, or send a multi-valued CS joined with `\`:
  * every reader here takes whatever it gets and returns undefined rather than throwing.
  */
+import type { StudyRef } from '../types';
 
 export type DicomJsonObject = Record<string, unknown>;
 
@@ -81,4 +82,20 @@ export function text(obj: DicomJsonObject, tag: string): string | undefined {
 export function count(obj: DicomJsonObject, tag: string): number | undefined {
   const t = text(obj, tag);
   return t !== undefined && /^\+?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+/** A study-level QIDO answer as a StudyRef; null without a StudyInstanceUID. */
+export function toStudyRef(ds: DicomJsonObject): StudyRef | null {
+  const studyUid = text(ds, TAG.StudyInstanceUID);
+  if (!studyUid) return null;
+  const modalities = texts(ds, TAG.ModalitiesInStudy);
+  return {
+    studyUid,
+    patientId: text(ds, TAG.PatientID),
+    accessionNumber: text(ds, TAG.AccessionNumber),
+    studyDate: text(ds, TAG.StudyDate),
+    studyDescription: text(ds, TAG.StudyDescription),
+    modalities: modalities.length ? modalities : undefined,
+    numberOfInstances: count(ds, TAG.NumberOfStudyRelatedInstances),
+  };
 }

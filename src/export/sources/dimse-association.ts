@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import type { Writable } from 'node:stream';
 import { association as dimseAssociation, constants, Dataset, requests, responses, Scp } from 'dcmjs-dimse';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/meta';
-import { MAX_PRESENTATION_CONTEXTS, quietDimseLog } from '../../forward/c-store';
+import { isClass, MAX_PRESENTATION_CONTEXTS, quietDimseLog, STATUS_CLASS } from '../../forward/c-store';
 import { hex4 } from '../../forward/errors';
 import { SourceError } from '../types';
 
@@ -56,12 +56,12 @@ const isPending = (status: number): boolean => status === 0xff00 || status === 0
  * error comment (which may quote it).
  */
 export function statusError(status: number, what: string): SourceError | null {
-  if (status === Status.Success || (status & 0xf000) === 0xb000) return null;
+  if (status === Status.Success || isClass(status, STATUS_CLASS.warning)) return null;
   const text = `${what}: status 0x${hex4(status)}`;
-  if ((status & 0xff00) === 0xa700) return new SourceError(`${text} (refused: out of resources)`, true, status);
+  if (isClass(status, STATUS_CLASS.outOfResources)) return new SourceError(`${text} (refused: out of resources)`, true, status);
   if (status === Status.Cancel) return new SourceError(`${text} (cancelled by the peer)`, true, status);
   if (status === Status.MoveDestinationUnknown) return new SourceError(`${text} (move destination unknown)`, false, status);
-  if ((status & 0xf000) === 0xc000) return new SourceError(`${text} (unable to process)`, false, status);
+  if (isClass(status, STATUS_CLASS.cannotUnderstand)) return new SourceError(`${text} (unable to process)`, false, status);
   return new SourceError(`${text} (failed)`, false, status);
 }
 

@@ -1,5 +1,6 @@
 import type { Dataset } from 'dcmjs-dimse';
-import { ExportQuery, InstanceRef, SeriesRef, SourceError, StudyRef } from '../types';
+import { chunks, encodeRequest, planStudyRequests, QueryField } from '../query-plan';
+import type { ExportQuery, InstanceRef, SeriesRef, StudyRef } from '../types';
 
 /**
  * C-FIND / C-MOVE / C-GET identifiers (dcmjs-dimse naturalized form: keyword -> value, a list
@@ -19,60 +20,35 @@ export const UIDS_PER_REQUEST = 100;
 
 // ---------------------------------------------------------------- studies
 
+/** One study-level C-FIND and the query fields it sends exactly (see studyMatches). */
+export interface StudyFind {
+  identifier: Identifier;
+  sent: Set<QueryField>;
+}
+
 /**
- * The identifiers of a study query: one request per value of one list (the most selective one
- * present: study UIDs in chunks, accession numbers, patient IDs, modalities), the other lists
- * sent only when they hold a single value, so that a request never depends on how a PACS
- * treats several values of a non-UID attribute. What a request cannot say is checked on the
- * answers (studyMatches).
+ * The C-FIND requests of a study query: the requests of ../query-plan.ts (study UIDs in chunks
+ * of UIDS_PER_REQUEST) on top of every return key, the description as pacsPattern makes it.
  */
-export function studyIdentifiers(q: ExportQuery): Identifier[] {
-  const lists = queryLists(q);
-  const base: Identifier = {
-    QueryRetrieveLevel: 'STUDY',
-    StudyInstanceUID: '',
-    PatientID: '',
-    AccessionNumber: '',
-    StudyDate: dateRange(q.studyDate),
-    StudyDescription: pacsPattern(q.studyDescription ?? ''),
-    ModalitiesInStudy: '',
-    NumberOfStudyRelatedInstances: '',
-  };
-  const driving = lists.find((l) => l.values.length > 0);
-  for (const l of lists) if (l !== driving && l.values.length === 1) base[l.key] = l.values[0];
-  if (!driving) return [base];
-  const values = driving.key === 'StudyInstanceUID' ? chunks(driving.values, UIDS_PER_REQUEST) : driving.values;
-  return values.map((v) => ({ ...base, [driving.key]: v }));
+export function studyFinds(q: ExportQuery): StudyFind[] {
+  return planStudyRequests(q, UIDS_PER_REQUEST).map((req) => {
+    const { keys, sent } = encodeRequest(req, (v, k) => (k.field === 'studyDescription' ? pacsPattern(v) : v));
+    const identifier: Identifier = { ...STUDY_RETURN_KEYS };
+    for (const k of keys) identifier[k.keyword] = k.values.length === 1 ? k.values[0] : k.values;
+    return { identifier, sent };
+  });
 }
 
-interface QueryList {
-  key: 'StudyInstanceUID' | 'AccessionNumber' | 'PatientID' | 'ModalitiesInStudy';
-  values: string[];
-}
-
-/** The query's lists, most selective first, each value checked (never echoed: PHI). */
-function queryLists(q: ExportQuery): QueryList[] {
-  const list = (key: QueryList['key'], values: string[] | undefined, field: string): QueryList => {
-    const v = (values ?? []).map((x) => x.trim());
-    // An empty value would be a universal match; a backslash would make several values.
-    if (v.some((x) => x === '' || x.includes('\\'))) throw new SourceError(`C-FIND: ${field} holds an empty value or a backslash`, false);
-    return { key, values: [...new Set(v)] };
-  };
-  return [
-    list('StudyInstanceUID', q.studyUids, 'studyUids'),
-    list('AccessionNumber', q.accessionNumbers, 'accessionNumbers'),
-    list('PatientID', q.patientIds, 'patientIds'),
-    list('ModalitiesInStudy', q.modalitiesInStudy?.map((m) => m.toUpperCase()), 'modalitiesInStudy'),
-  ];
-}
-
-/** DICOM range matching: `from-to`, `from-`, `-to`; '' (universal) without dates. */
-function dateRange(d: ExportQuery['studyDate']): string {
-  const from = d?.from ?? '';
-  const to = d?.to ?? '';
-  for (const x of [from, to]) if (x && !/^\d{8}$/.test(x)) throw new SourceError('C-FIND: studyDate bounds must be YYYYMMDD', false);
-  return from || to ? `${from}-${to}` : '';
-}
+const STUDY_RETURN_KEYS: Identifier = {
+  QueryRetrieveLevel: 'STUDY',
+  StudyInstanceUID: '',
+  PatientID: '',
+  AccessionNumber: '',
+  StudyDate: '',
+  StudyDescription: '',
+  ModalitiesInStudy: '',
+  NumberOfStudyRelatedInstances: '',
+};
 
 /**
  * The description pattern as sent to the PACS. DICOM wildcard matching is case-sensitive
@@ -84,40 +60,6 @@ export function pacsPattern(pattern: string): string {
   if (!pattern) return '';
   if (/[^\x20-\x7e]/.test(pattern)) return '';
   return pattern.replace(/[A-Za-z]/g, '?');
-}
-
-/** Does an answer satisfy the query? Each attribute is checked only when the PACS returned it. */
-export function studyMatches(s: StudyRef, q: ExportQuery): boolean {
-  return (
-    inList(s.studyUid, q.studyUids) &&
-    inList(s.accessionNumber, q.accessionNumbers) &&
-    inList(s.patientId, q.patientIds) &&
-    inDateRange(s.studyDate, q.studyDate) &&
-    hasModality(s.modalities, q.modalitiesInStudy) &&
-    (!q.studyDescription || s.studyDescription === undefined || wildcardRegExp(q.studyDescription).test(s.studyDescription))
-  );
-}
-
-const inList = (value: string | undefined, list: string[] | undefined): boolean =>
-  !list?.length || value === undefined || list.some((x) => x.trim() === value);
-
-function inDateRange(date: string | undefined, range: ExportQuery['studyDate']): boolean {
-  // Legacy answers may be "2024.01.31"; anything else unreadable is not judged.
-  const d = date?.replace(/\./g, '');
-  if (!d || !/^\d{8}$/.test(d)) return true;
-  return (!range?.from || d >= range.from) && (!range?.to || d <= range.to);
-}
-
-function hasModality(modalities: string[] | undefined, wanted: string[] | undefined): boolean {
-  if (!wanted?.length || !modalities?.length) return true;
-  const w = new Set(wanted.map((m) => m.toUpperCase()));
-  return modalities.some((m) => w.has(m.toUpperCase()));
-}
-
-/** A DICOM wildcard pattern (`*` any run, `?` one character) as an anchored, case-insensitive RegExp. */
-export function wildcardRegExp(pattern: string): RegExp {
-  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&'))).join('');
-  return new RegExp(`^${body}$`, 'isu');
 }
 
 export function studyOf(ds: Dataset | undefined): StudyRef | undefined {
@@ -192,12 +134,6 @@ export function instanceTargets(instances: InstanceRef[]): RetrieveTarget[] {
 }
 
 // ---------------------------------------------------------------- helpers
-
-function chunks<T>(values: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < values.length; i += size) out.push(values.slice(i, i + size));
-  return out;
-}
 
 function elements(ds: Dataset | undefined): Record<string, unknown> {
   try {

@@ -1,13 +1,14 @@
 import { constants, Dataset, requests } from 'dcmjs-dimse';
 import type { SourceConfig } from '../../config/schema';
 import type { SourceLimiter } from '../limiter';
+import { FoundStudies } from '../query-plan';
 import {
   ExportQuery, ExportSource, InstanceRef, RetrieveOptions, RetrieveProgress, RetrieveResult, RetrieveSink, SeriesRef, SourceError, StudyRef,
 } from '../types';
 import { ContextProposal, DimsePeer, NATIVE_SYNTAXES, Response, ScuAssociation, statusError, StoreHandler } from './dimse-association';
 import { FALLBACK_STORAGE_CLASSES, GetReceiver, getContexts } from './dimse-get';
 import {
-  Identifier, instanceIdentifier, instanceOf, instanceTargets, RetrieveTarget, seriesIdentifier, seriesOf, seriesTarget, sopClassOf, studyIdentifiers, studyMatches, studyOf,
+  Identifier, instanceIdentifier, instanceOf, instanceTargets, RetrieveTarget, seriesIdentifier, seriesOf, seriesTarget, sopClassOf, studyFinds, studyOf,
 } from './dimse-query';
 
 export type DimseSourceConfig = Extract<SourceConfig, { type: 'dimse' }>;
@@ -54,13 +55,10 @@ export class DimseSource implements ExportSource {
   // ------------------------------------------------------------------ find
 
   async findStudies(query: ExportQuery, signal?: AbortSignal): Promise<StudyRef[]> {
-    const identifiers = studyIdentifiers(query);
-    const found = new Map<string, StudyRef>();
-    await this.#find(identifiers, signal, (ds) => {
-      const s = studyOf(ds);
-      if (s && !found.has(s.studyUid) && studyMatches(s, query)) found.set(s.studyUid, s);
-    });
-    return [...found.values()];
+    const finds = studyFinds(query);
+    const found = new FoundStudies(query);
+    await this.#find(finds.map((f) => f.identifier), signal, (ds, i) => found.add(studyOf(ds), finds[i].sent));
+    return found.list();
   }
 
   async findSeries(studyUid: string, signal?: AbortSignal): Promise<SeriesRef[]> {
@@ -81,13 +79,13 @@ export class DimseSource implements ExportSource {
     return [...found.values()];
   }
 
-  /** C-FIND requests one after the other on one association; `onMatch` sees each pending answer. */
-  #find(identifiers: Identifier[], signal: AbortSignal | undefined, onMatch: (ds: Dataset | undefined) => void): Promise<void> {
+  /** C-FIND requests one after the other on one association; `onMatch` sees each pending answer and the index of its request. */
+  #find(identifiers: Identifier[], signal: AbortSignal | undefined, onMatch: (ds: Dataset | undefined, request: number) => void): Promise<void> {
     return this.#session('C-FIND', [modelContext(SopClass.StudyRootQueryRetrieveInformationModelFind)], signal, async (a, what) => {
-      for (const identifier of identifiers) {
+      for (const [i, identifier] of identifiers.entries()) {
         const request = new requests.CFindRequest();
         request.setDataset(new Dataset(identifier));
-        const final = await a.run(request, { signal, onPending: (r) => onMatch(r.getDataset()) });
+        const final = await a.run(request, { signal, onPending: (r) => onMatch(r.getDataset(), i) });
         throwIfFailed(final, what);
       }
     });

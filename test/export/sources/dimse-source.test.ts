@@ -14,7 +14,6 @@ import { SourceSchema } from '../../../src/config/schema';
 import { MAX_PRESENTATION_CONTEXTS } from '../../../src/forward/c-store';
 import { SourceLimiter } from '../../../src/export/limiter';
 import { FALLBACK_STORAGE_CLASSES, getContexts, STORAGE_SYNTAXES } from '../../../src/export/sources/dimse-get';
-import { pacsPattern, studyIdentifiers, UIDS_PER_REQUEST } from '../../../src/export/sources/dimse-query';
 import { DimseSource, DimseSourceConfig } from '../../../src/export/sources/dimse-source';
 import { InstanceRef, InstanceWriter, RetrieveProgress, RetrieveSink, SeriesRef, SourceError, StudyRef } from '../../../src/export/types';
 import { El, el, encodeFile, makeImageDataset, seq, TS } from '../../support/dicom-builder';
@@ -192,21 +191,7 @@ async function countingRelay(port: number): Promise<{ port: number; max: () => n
 
 // ---------------------------------------------------------------- tests
 
-describe('DIMSE source plans (no peer)', () => {
-  it('study queries: one request per value of the most selective list; single values of the others sent, several left to the client-side check', () => {
-    const ids = studyIdentifiers({ patientIds: ['P1', 'P2'], accessionNumbers: ['A1', 'A2', 'A1'], modalitiesInStudy: ['mr'], studyDate: { from: '20240101' }, studyDescription: '*Brain 3T*' });
-    assert.deepEqual(ids.map((i) => [i.AccessionNumber, i.PatientID, i.ModalitiesInStudy, i.StudyDate, i.StudyDescription]), [
-      ['A1', '', 'MR', '20240101-', '*????? 3?*'],
-      ['A2', '', 'MR', '20240101-', '*????? 3?*'],
-    ]);
-    const uids = Array.from({ length: UIDS_PER_REQUEST + 1 }, (_, i) => `2.25.${i}`);
-    assert.deepEqual(studyIdentifiers({ studyUids: uids }).map((i) => i.StudyInstanceUID.length), [UIDS_PER_REQUEST, 1]);
-    assert.equal(studyIdentifiers({}).length, 1);
-    assert.equal(pacsPattern('*Müller*'), '', 'non-ASCII patterns are matched on our side only');
-    assert.throws(() => studyIdentifiers({ studyDate: { to: '2024-01-01' } }), SourceError);
-    assert.throws(() => studyIdentifiers({ accessionNumbers: ['A\\B'] }), SourceError);
-  });
-
+describe('DIMSE source C-GET contexts (no peer)', () => {
   it('C-GET contexts: one per transfer syntax and SOP class while they fit in 128, SCP role for us', () => {
     const one = getContexts([MR]);
     assert.equal(one.length, 1 + STORAGE_SYNTAXES.length);
