@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DicomParseError } from '../dicom/errors';
 import { Engine } from '../deid/deidentify';
-import { openInstance, writeOutputFile } from '../io/instance-file';
+import { openInstance, ReadBuffer, writeOutputFile } from '../io/instance-file';
 import { ManifestRow } from './manifest';
 
 export type FileOutcome = 'written' | 'skipped' | 'quarantined' | 'ignored';
@@ -34,11 +34,12 @@ export const safeName = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_'
  * OUT/<patient>/<study>/<series>/<sop>.dcm, a failure copies the original with a reason file
  * to the quarantine folder. Files that are not DICOM at all are ignored, not quarantined.
  */
-export function processFile(engine: Engine, rel: string, target: FolderTarget): FileResult {
+export function processFile(engine: Engine, rel: string, target: FolderTarget, reuse?: ReadBuffer): FileResult {
   const input = path.join(target.inRoot, rel);
   let bytesIn = 0;
   try {
-    const opened = openInstance(input);
+    // The output is written before this returns, so a per-thread read buffer may be reused.
+    const opened = openInstance(input, reuse);
     bytesIn = opened.size;
     try {
       const outcome = engine.process(opened.instance);
