@@ -5,11 +5,11 @@ import { DeidSettings } from '../deid/settings';
 import { toWire } from '../deid/settings-wire';
 import type { ExtractOptions } from './extract-file';
 import { ManifestRow, renderManifest } from './manifest';
-import { FileResult, FolderTarget } from './process-file';
+import { FileQueuePool } from './file-queue';
+import { FolderTarget } from './process-file';
 import { createProgress } from './progress';
 import { Summary, SummaryBuilder } from './summary';
 import { walkFiles } from './walk';
-import { WorkerPool } from './worker-pool';
 
 export interface FolderJob {
   input: string;
@@ -26,8 +26,8 @@ export interface FolderJob {
 export const quarantineDirFor = (output: string): string => `${path.resolve(output)}.quarantine`;
 
 /**
- * De-identifies every DICOM file under `input` into `output`, in parallel worker threads,
- * with a bounded number of files in flight. Deterministic: a re-run rewrites the same paths.
+ * De-identifies every DICOM file under `input` into `output`, in parallel worker threads
+ * that claim files from one shared list. Deterministic: a re-run rewrites the same paths.
  */
 export async function runFolderJob(job: FolderJob): Promise<Summary> {
   const inRoot = path.resolve(job.input);
@@ -38,7 +38,8 @@ export async function runFolderJob(job: FolderJob): Promise<Summary> {
   fs.mkdirSync(outRoot, { recursive: true });
 
   const size = Math.max(1, job.jobs ?? os.availableParallelism());
-  const pool = new WorkerPool<{ rel: string }, FileResult>(path.join(__dirname, 'worker.js'), size, {
+  // Workers start (and load the engine) while the input is being listed.
+  const pool = new FileQueuePool(path.join(__dirname, 'worker.js'), size, {
     settings: toWire(job.settings),
     secret: new Uint8Array(job.secret),
     target,
@@ -47,27 +48,19 @@ export async function runFolderJob(job: FolderJob): Promise<Summary> {
   const summary = new SummaryBuilder();
   const progress = createProgress(job.extract ? 'extract' : 'deidentify', process.stderr);
   const manifest: ManifestRow[] = [];
-  const inFlight = new Set<Promise<void>>();
-  // Listing first costs little and gives the progress bar a total (so a rate and an ETA).
-  const files: string[] = [];
-  for await (const rel of walkFiles(inRoot, [outRoot, target.quarantineRoot])) files.push(rel);
-  let done = 0;
   try {
-    for (const rel of files) {
-      const p: Promise<void> = pool
-        .run({ rel })
-        .catch((err: Error): FileResult => ({ rel, outcome: 'quarantined', code: 'WORKER_CRASH', reason: err.message, bytesIn: 0, bytesOut: 0 }))
-        .then((r) => {
-          summary.add(r);
-          if (r.manifest) manifest.push(r.manifest);
-          done++;
-          if (job.progress !== false) progress.tick(done, files.length);
-          inFlight.delete(p);
-        });
-      inFlight.add(p);
-      if (inFlight.size >= size * 4) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
+    // Listing first costs little and gives the progress bar a total (so a rate and an ETA).
+    const files: string[] = [];
+    for await (const rel of walkFiles(inRoot, [outRoot, target.quarantineRoot])) files.push(rel);
+    let done = 0;
+    await pool.run(files, (results) => {
+      for (const r of results) {
+        summary.add(r);
+        if (r.manifest) manifest.push(r.manifest);
+      }
+      done += results.length;
+      if (job.progress !== false) progress.tick(done, files.length);
+    });
   } finally {
     progress.stop();
     await pool.close();
