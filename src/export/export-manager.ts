@@ -43,13 +43,18 @@ export class ExportManager {
 
   constructor(private readonly d: ManagerDeps) {}
 
-  /** Loads the job folders; unfinished jobs are queued again (they skip what their log shows as spooled). */
-  start(): void {
+  /**
+   * Loads the job folders. Must run before the pipeline starts: spooled entries of a job are
+   * routed by the job's route and counted by the job, so the job must be known when they come.
+   */
+  load(): void {
     const { jobs } = this.d.store.loadAll();
-    for (const job of jobs) {
-      this.jobs.set(job.record.id, job);
-      if (!job.isTerminal()) this.queue.push(job);
-    }
+    for (const job of jobs) this.jobs.set(job.record.id, job);
+  }
+
+  /** Queues the unfinished jobs again (they skip what their log shows as spooled) and runs them. */
+  start(): void {
+    for (const job of this.jobs.values()) if (!job.isTerminal() && !this.queue.includes(job)) this.queue.push(job);
     this.pump();
   }
 

@@ -69,6 +69,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
     newUid: (v) => pseudo.uid(v),
     audit: record,
   });
+  exportJobs.load();
   const pipeline = new Pipeline({
     spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir,
     routeFor: (entry) => exportJobs.routeFor(entry),
