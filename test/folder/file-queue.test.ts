@@ -16,6 +16,23 @@ test('packList: every name comes back once, in order, unicode and empty lists in
   assert.equal(new ListReader(packList([])).claim(), -1);
 });
 
+test('ListReader: each worker starts on its own segment, then helps from the back of the fullest one', () => {
+  const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
+  const list = packList(names, 2);
+  const a = new ListReader(list, 0);
+  const b = new ListReader(list, 1);
+  assert.deepEqual([a.claim(), a.claim(), a.claim()], [0, 1, 2]);
+  assert.deepEqual([b.claim(), b.claim()], [5, 6]);
+  // a finishes its segment [0, 5), then takes b's segment [7, 10) from the back.
+  assert.deepEqual([a.claim(), a.claim(), a.claim(), a.claim()], [3, 4, 9, 8]);
+  assert.deepEqual([b.claim(), b.claim(), a.claim()], [7, -1, -1]);
+  // More readers than files: everything is still claimed exactly once.
+  const small = packList(['x', 'y'], 4);
+  const readers = [0, 1, 2, 3].map((k) => new ListReader(small, k));
+  const got = readers.flatMap((r) => [r.claim(), r.claim()]).filter((i) => i >= 0);
+  assert.deepEqual(got.sort(), [0, 1]);
+});
+
 async function runPool(names: string[], size: number): Promise<FileResult[]> {
   const pool = new FileQueuePool(WORKER, size, null);
   const results: FileResult[] = [];
