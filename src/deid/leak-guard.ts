@@ -27,28 +27,41 @@ const MAX_SCANNED = 16 << 20;
 export function findLeak(meta: ByteSource, metaStart: number, dataset: ByteSource, syntax: Syntax, identifiers: readonly Identifier[]): Leak | null {
   if (identifiers.length === 0) return null;
   const values: ScannedValue[] = [];
-  collect(parseElements(meta, metaStart, meta.size, EXPLICIT_LE).elements, meta, '', values);
-  collect(parseElements(dataset, 0, dataset.size, syntax).elements, dataset, '', values);
+  collect(parseElements(meta, metaStart, meta.size, EXPLICIT_LE).elements, meta, null, 0, values);
+  collect(parseElements(dataset, 0, dataset.size, syntax).elements, dataset, null, 0, values);
   return matchUids(values, identifiers) ?? matchText(values, identifiers);
 }
 
+/** Where a scanned value sits: its tag, inside item `index` of `parent` (a sequence), if any. */
+interface Location {
+  tag: Tag;
+  parent: Location | null;
+  index: number;
+}
+
 interface ScannedValue {
-  path: string;
+  at: Location;
   vr: string;
   bytes: Buffer;
 }
 
-/** Every text-bearing value of the output with its tag path (Pixel Data and coded terms aside). */
-function collect(elements: DElement[], src: ByteSource, prefix: string, out: ScannedValue[]): void {
+/** The printable path of a location, built only when a leak is reported. */
+function pathOf(at: Location): string {
+  return `${at.parent ? `${pathOf(at.parent)}[${at.index}].` : ''}${label(at.tag)}`;
+}
+
+/** Every text-bearing value of the output with its location (Pixel Data and coded terms aside). */
+function collect(elements: DElement[], src: ByteSource, parent: Location | null, index: number, out: ScannedValue[]): void {
   for (const el of elements) {
     if (el.items) {
-      el.items.forEach((item, i) => collect(item.elements, src, `${prefix}${label(el.tag)}[${i}].`, out));
+      const seq: Location = { tag: el.tag, parent, index };
+      el.items.forEach((item, i) => collect(item.elements, src, seq, i, out));
       continue;
     }
     if (el.tag >>> 16 === PIXEL_GROUP || el.fragments || el.length === 0 || el.length > MAX_SCANNED) continue;
     if (!STRING_VRS.has(el.vr) && el.vr !== 'UN' && !isPrivateTag(el.tag)) continue;
     if (CODED_TERM_TAGS.has(el.tag)) continue;
-    out.push({ path: prefix + label(el.tag), vr: el.vr, bytes: src.slice(el.valueStart, el.valueStart + el.length) });
+    out.push({ at: { tag: el.tag, parent, index }, vr: el.vr, bytes: src.slice(el.valueStart, el.valueStart + el.length) });
   }
 }
 
@@ -60,7 +73,7 @@ function matchUids(values: ScannedValue[], ids: readonly Identifier[]): Leak | n
     if (v.vr !== 'UI') continue;
     for (const uid of v.bytes.toString('latin1').replace(/[\0 ]+$/, '').split('\\')) {
       const source = uids.get(uid.trim());
-      if (source) return { path: v.path, identifier: source };
+      if (source) return { path: pathOf(v.at), identifier: source };
     }
   }
   return null;
@@ -91,7 +104,7 @@ function matchText(values: ScannedValue[], ids: readonly Identifier[]): Leak | n
       if (starts[mid] <= at) lo = mid;
       else hi = mid - 1;
     }
-    return { path: text[lo].path, identifier: id.source };
+    return { path: pathOf(text[lo].at), identifier: id.source };
   }
   return null;
 }

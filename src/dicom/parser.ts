@@ -90,7 +90,8 @@ class Walker {
   }
 
   private element(pos: number, h: Header, end: number, syntax: Syntax, depth: number): DElement {
-    const dictVr = lookup(h.tag)?.vr;
+    // The dictionary only matters without an explicit VR or for UN (most elements skip it).
+    const dictVr = h.fileVr === null || h.fileVr === 'UN' ? lookup(h.tag)?.vr : undefined;
     let vr = h.fileVr ?? dictVr ?? 'UN';
     // A UN the dictionary knows is read with the dictionary's VR (PS3.5 6.2.2).
     if (vr === 'UN' && dictVr && dictVr !== 'UN') vr = dictVr;
