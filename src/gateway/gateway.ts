@@ -49,6 +49,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
   const spool = await Spool.open(config.spool.dir, config.spool);
   const outDir = path.join(config.spool.dir, 'outgoing');
   fs.rmSync(outDir, { recursive: true, force: true }); // outputs are rebuilt from the spool after a restart
+  fs.mkdirSync(outDir, { recursive: true });
   const lookup = config.pseudonyms.lookupCsv ? parseLookupCsv(fs.readFileSync(config.pseudonyms.lookupCsv, 'utf8')) : undefined;
   const pool = new WorkerPool<EntryTask, EntryResult>(path.join(__dirname, '..', 'pipeline', 'deid-worker.js'), config.spool.workers, {
     config,
@@ -71,7 +72,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
   });
   exportJobs.load();
   const pipeline = new Pipeline({
-    spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight, outDir,
+    spool, pool, destinations, batchSizes, retry: config.retry, audit: record, metrics, maxInFlight: config.spool.maxInFlight,
     routeFor: (entry) => exportJobs.routeFor(entry),
     onSettled: (entry, outcome) => exportJobs.settled(entry, outcome),
   });
@@ -160,6 +161,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
       if (api) await new Promise<void>((resolve) => api!.close(() => resolve()));
       await pipeline.stop();
       exportJobs.closeLogs();
+      await spool.close();
       await pool.close();
       await Promise.all([...destinations.values()].map((d) => d.close()));
       record({ type: 'gateway.stop', reason });

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { AuditEvent } from '../audit/events';
 import { RetryPolicy } from '../config/schema';
 import { WorkerPool } from '../folder/worker-pool';
@@ -11,6 +10,11 @@ import { Batcher } from './batcher';
 import { Metrics } from './metrics';
 import { RouteConfig } from '../config/schema';
 import { EntryResult, EntryTask, RoutedOutput } from './process-entry';
+
+/** The de-identified files the worker wrote for an entry (removed once the entry is done with). */
+function outputFiles(result: EntryResult): string[] {
+  return result.kind === 'routed' ? result.results.flatMap((r) => (r.kind === 'output' ? [r.file] : [])) : [];
+}
 
 /** How an entry left the pipeline (told to export jobs, which count their instances). */
 export type EntryOutcome =
@@ -38,8 +42,6 @@ export interface PipelineDeps {
   audit: (event: AuditEvent) => void;
   metrics: Metrics;
   maxInFlight: number;
-  /** Where the de-identify stage writes outputs (`<outDir>/<spool id>/<route>.dcm`). */
-  outDir: string;
   /** A route that overrides the routing rules for an entry (an export job's route). */
   routeFor?: (entry: SpoolEntry) => RouteConfig | undefined;
   /** Called once an entry is done with (not when a shutdown leaves it in the spool). */
@@ -167,7 +169,7 @@ export class Pipeline {
       return outputs.length || !skipped || skipped.kind === 'output' ? { kind: 'forwarded', outputs } : { kind: 'skipped', code: skipped.code };
     } finally {
       // Off the main thread: synchronous deletes were 5-7% of it under load (bench:gateway).
-      await fs.promises.rm(path.join(this.d.outDir, entry.id), { recursive: true, force: true });
+      await Promise.all(outputFiles(result).map((f) => fs.promises.unlink(f).catch(() => undefined)));
     }
   }
 

@@ -104,13 +104,14 @@ export class EntryProcessor {
     const outcome = engine.process(instance);
     if (outcome.kind !== 'forward') return { route: route.name, kind: outcome.kind, code: outcome.code, reason: outcome.reason };
     const o = outcome.output;
-    const file = path.join(this.outDir, task.id, `${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Flat names (no folder per entry): a mkdir and an rmdir per instance were measurable.
+    const file = path.join(this.outDir, `${task.id}.${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
     // No fsync: this file is rebuilt from the spool if the process dies before forwarding it.
     writeOutputFile(file, o.meta, o.parts);
     const before = o.pixelRange ? hashRange(instance.dataset.src, o.pixelRange.start, o.pixelRange.end) : null;
     const after = pixelHashOfFile(file);
     if (before !== after) {
+      fs.rmSync(file, { force: true });
       return { route: route.name, kind: 'quarantine', code: 'PIXEL_MISMATCH', reason: 'Pixel Data of the output differs from the input' };
     }
     return {

@@ -27,6 +27,40 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * fsync of the spool's few directories through handles kept open: a commit fsyncs a directory
+ * once or twice, and opening and closing it each time was a measurable share of the gateway's
+ * main thread (bench:gateway profile).
+ */
+export class DirSyncer {
+  private readonly handles = new Map<string, Promise<fsp.FileHandle>>();
+
+  async sync(dir: string): Promise<void> {
+    let h = this.handles.get(dir);
+    if (!h) {
+      h = fsp.open(dir, 'r');
+      this.handles.set(dir, h);
+      h.catch(() => this.handles.delete(dir));
+    }
+    await (await h).sync();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.allSettled(all.map(async (h) => (await h).close()));
+  }
+}
+
+/** Removes a file that may already be gone: unlink without rm's lstat first. */
+export async function unlinkIfThere(file: string): Promise<void> {
+  try {
+    await fsp.unlink(file);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
 export function fsyncDirSync(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {

@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DicomParseError } from '../dicom/errors';
 import { validateInstanceFile } from '../io/instance-file';
-import { fsyncDir, isErrno, newEntryId, writeFileDurable } from './durable';
+import { DirSyncer, isErrno, newEntryId, unlinkIfThere, writeFileDurable } from './durable';
 import { idsIn, recover } from './recovery';
 import { TempFileWriter } from './writer';
 import {
@@ -40,6 +40,7 @@ export class Spool {
   /** Receive meta of entries committed by this process: claim() need not read their sidecars back. */
   private readonly metas = new Map<string, ReceiveMeta>();
   private tmpCounter = 0;
+  private readonly dirs = new DirSyncer();
 
   private constructor(readonly dir: string, private readonly opts: SpoolOptions) {}
 
@@ -92,12 +93,12 @@ export class Spool {
     const tmp = this.path('tmp', `${id}.${++this.tmpCounter}.json`);
     await writeFileDurable(tmp, JSON.stringify({ id, meta } satisfies Sidecar) + '\n', this.opts.fsync);
     await fsp.rename(tmp, this.file('incoming', id, '.json'));
-    if (this.opts.fsync) await fsyncDir(this.path('incoming'));
+    if (this.opts.fsync) await this.dirs.sync(this.path('incoming'));
   }
 
   private async dropEarlySidecar(id: string, sidecar: Promise<void>): Promise<void> {
     await sidecar.catch(() => undefined);
-    await fsp.rm(this.file('incoming', id, '.json'), { force: true });
+    await unlinkIfThere(this.file('incoming', id, '.json'));
   }
 
   async acceptFile(bytes: Buffer, meta: ReceiveMeta): Promise<CommitResult> {
@@ -138,14 +139,19 @@ export class Spool {
     if (this.incoming.length) setImmediate(() => this.call(listener));
   }
 
+  /** Releases the directory handles kept for fsync (after the last commit). */
+  async close(): Promise<void> {
+    await this.dirs.close();
+  }
+
   /**
    * Done with an entry. Not fsync'd: if a power loss undoes the unlink, the entry is simply
    * processed again, which deterministic output UIDs make harmless.
    */
   async complete(id: string): Promise<void> {
     this.take(this.processing, id, 'processing');
-    await fsp.rm(this.file('processing', id, '.dcm'), { force: true });
-    await fsp.rm(this.file('processing', id, '.json'), { force: true });
+    await unlinkIfThere(this.file('processing', id, '.dcm'));
+    await unlinkIfThere(this.file('processing', id, '.json'));
   }
 
   /** Moves a processing (or still incoming) entry to quarantine/ with the reason beside it. */
@@ -194,9 +200,9 @@ export class Spool {
   async purge(id: string): Promise<void> {
     this.take(this.quarantined, id, 'quarantine');
     // .dcm first: a sidecar left alone is deleted by recovery, a .dcm alone would come back.
-    await fsp.rm(this.file('quarantine', id, '.dcm'), { force: true });
-    await fsp.rm(this.file('quarantine', id, '.json'), { force: true });
-    if (this.opts.fsync) await fsyncDir(this.path('quarantine'));
+    await unlinkIfThere(this.file('quarantine', id, '.dcm'));
+    await unlinkIfThere(this.file('quarantine', id, '.json'));
+    if (this.opts.fsync) await this.dirs.sync(this.path('quarantine'));
   }
 
   counts(): { incoming: number; processing: number; quarantine: number } {
@@ -213,7 +219,7 @@ export class Spool {
       validateInstanceFile(partFile);
     } catch (err) {
       if (!(err instanceof DicomParseError)) {
-        await fsp.rm(partFile, { force: true });
+        await unlinkIfThere(partFile);
         await this.dropEarlySidecar(id, sidecar);
         throw err;
       }
@@ -230,9 +236,9 @@ export class Spool {
       await sidecar;
       // The commit point: the .dcm beside its (durable) sidecar.
       await fsp.rename(partFile, this.file('incoming', id, '.dcm'));
-      if (this.opts.fsync) await fsyncDir(this.path('incoming'));
+      if (this.opts.fsync) await this.dirs.sync(this.path('incoming'));
     } catch (err) {
-      await fsp.rm(partFile, { force: true });
+      await unlinkIfThere(partFile);
       await this.dropEarlySidecar(id, sidecar);
       throw err;
     }
@@ -253,16 +259,16 @@ export class Spool {
     const tmp = this.path('tmp', `${id}.${++this.tmpCounter}.json`);
     await writeFileDurable(tmp, JSON.stringify(side) + '\n', fsync);
     await fsp.rename(tmp, this.file(to, id, '.json'));
-    if (fsync) await fsyncDir(this.path(to));
+    if (fsync) await this.dirs.sync(this.path(to));
     try {
       await fsp.rename(src, this.file(to, id, '.dcm'));
     } catch (err) {
       // The entry stays where it was; our new sidecar would be an orphan until the next recovery.
-      await fsp.rm(this.file(to, id, '.json'), { force: true });
+      await unlinkIfThere(this.file(to, id, '.json'));
       throw err;
     }
-    if (fsync) await fsyncDir(this.path(to));
-    if (from) await fsp.rm(this.file(from, id, '.json'), { force: true });
+    if (fsync) await this.dirs.sync(this.path(to));
+    if (from) await unlinkIfThere(this.file(from, id, '.json'));
   }
 
   /**

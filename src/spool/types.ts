@@ -24,7 +24,10 @@ export type CommitResult =
   | { status: 'quarantined'; entry: SpoolEntry; code: string; reason: string };
 
 export interface SpoolWriter {
-  /** Appends bytes (copied into a small staging buffer, then written to the temp file). */
+  /**
+   * Appends bytes (small chunks are copied into a staging buffer; big ones are written as they
+   * are, later, on the thread pool: the chunk must not be changed after the call).
+   */
   write(chunk: Buffer): void;
   /** Makes the instance durable and visible; only after this resolves may the sender get Success. */
   commit(): Promise<CommitResult>;

@@ -4,14 +4,27 @@ import { CommitResult, SpoolError, SpoolWriter } from './types';
 
 const fsyncAsync = promisify(fs.fsync);
 const closeAsync = promisify(fs.close);
+const writeAsync = promisify(fs.write) as (fd: number, buf: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
 
-/** Small writes are gathered up to this size before one write(2); bigger ones go straight out. */
+/** Small writes are gathered up to this size before one write(2). */
 const STAGING = 256 << 10;
+/** Chunks at least this big are written as they are (no copy into the staging buffer). */
+const DIRECT = 64 << 10;
+/**
+ * Bytes allowed to wait for the thread pool; past this (a disk slower than the network) writes
+ * become synchronous, which bounds memory and slows the sender down through TCP instead.
+ */
+const MAX_PENDING = 16 << 20;
 
 /**
- * Streams one instance into `tmp/<id>.part`. Memory stays at one staging buffer whatever the
- * instance size. Writes are synchronous (page cache, bounded size) so a caller feeding PDVs from
- * a socket needs no back-pressure plumbing; the slow part (fsync) happens in commit(), async.
+ * Streams one instance into `tmp/<id>.part`. Memory stays at one staging buffer plus the chunks
+ * not yet on disk whatever the instance size. The writes run on libuv's thread pool, in order,
+ * so the main thread (which also answers C-STOREs) never waits for a copy into the page cache;
+ * the caller needs no back-pressure plumbing because commit() waits for them all, then fsyncs.
+ *
+ * A chunk handed to write() must not be changed afterwards: it may be written later. (Socket
+ * reads, PDVs and multipart parts are fresh buffers; the staging buffer is never reused while
+ * a write of it is pending.)
  *
  * A write error (ENOSPC, EIO) is kept and thrown from commit(), not from write(): write() is
  * called from network event handlers, where a throw would tear down the association instead of
@@ -24,6 +37,11 @@ export class TempFileWriter implements SpoolWriter {
   private error: Error | null = null;
   private closed = false;
   private written = 0;
+  /** File offset of the next write (positional writes keep the order explicit). */
+  private position = 0;
+  /** Resolves when every write issued so far has finished (they run one after the other). */
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(
     readonly id: string,
@@ -47,13 +65,13 @@ export class TempFileWriter implements SpoolWriter {
     if (this.closed) throw new SpoolError('WRITER_CLOSED', `spool writer ${this.id} is already committed or aborted`);
     this.written += chunk.length;
     if (this.error) return;
-    try {
-      if (this.staged + chunk.length > STAGING) this.flush();
-      if (chunk.length >= STAGING) writeAll(this.fd!, chunk);
-      else this.staged += chunk.copy(this.staging, this.staged);
-    } catch (err) {
-      this.error = err as Error;
+    if (chunk.length >= DIRECT) {
+      this.flush();
+      this.enqueue(chunk);
+      return;
     }
+    if (this.staged + chunk.length > STAGING) this.flush();
+    this.staged += chunk.copy(this.staging, this.staged);
   }
 
   async commit(): Promise<CommitResult> {
@@ -61,8 +79,9 @@ export class TempFileWriter implements SpoolWriter {
     this.closed = true;
     const fd = this.fd!;
     try {
-      if (!this.error) this.flush();
+      this.flush();
       this.fd = null;
+      await this.tail;
       if (this.error) throw this.error;
       if (this.fsync) await fsyncAsync(fd);
     } catch (err) {
@@ -80,22 +99,56 @@ export class TempFileWriter implements SpoolWriter {
     this.closed = true;
     const fd = this.fd!;
     this.fd = null;
+    await this.tail;
     await closeAsync(fd).catch(() => undefined);
     fs.rmSync(this.partFile, { force: true });
     await this.discard();
   }
 
+  /** Hands the staged bytes to a write of their own; the next ones go to a fresh staging buffer. */
   private flush(): void {
     if (!this.staged) return;
-    try {
-      writeAll(this.fd!, this.staging.subarray(0, this.staged));
-    } finally {
-      this.staged = 0;
+    const full = this.staging.subarray(0, this.staged);
+    this.staging = Buffer.allocUnsafe(STAGING);
+    this.staged = 0;
+    this.enqueue(full);
+  }
+
+  private enqueue(buf: Buffer): void {
+    const fd = this.fd!;
+    const at = this.position;
+    this.position += buf.length;
+    if (this.pending + buf.length > MAX_PENDING) {
+      // Positional writes: this one may land before the queued ones, the file is the same.
+      try {
+        writeAllSync(fd, buf, at);
+      } catch (err) {
+        this.error ??= err as Error;
+      }
+      return;
     }
+    this.pending += buf.length;
+    this.tail = this.tail.then(async () => {
+      try {
+        if (!this.error) await writeAll(fd, buf, at);
+      } catch (err) {
+        this.error = err as Error;
+      } finally {
+        this.pending -= buf.length;
+      }
+    });
   }
 }
 
-function writeAll(fd: number, buf: Buffer): void {
+async function writeAll(fd: number, buf: Buffer, position: number): Promise<void> {
   let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  while (off < buf.length) {
+    const { bytesWritten } = await writeAsync(fd, buf, off, buf.length - off, position + off);
+    off += bytesWritten;
+  }
+}
+
+function writeAllSync(fd: number, buf: Buffer, position: number): void {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
 }
