@@ -1,10 +1,15 @@
-import { ByteSource } from './byte-source';
+import { BufferSource, ByteSource } from './byte-source';
 import { DElement, DItem } from './dataset';
 import { lookup } from './dictionary';
 import { DicomParseError } from './errors';
 import { ITEM, ITEM_DELIMITATION, SEQUENCE_DELIMITATION, T, Tag, UNDEFINED_LENGTH, formatTag, isPrivateTag } from './tags';
 import { IMPLICIT_LE, Syntax } from './transfer-syntax';
 import { LONG_HEADER_VRS, VALID_VRS, maxValueLength } from './vr';
+
+/** Explicit VR by its two bytes (first << 8 | second): the interned name and its header form. */
+const VR_BY_CODE = new Map<number, { vr: string; long: boolean }>(
+  [...VALID_VRS].map((vr) => [(vr.charCodeAt(0) << 8) | vr.charCodeAt(1), { vr, long: LONG_HEADER_VRS.has(vr) }]),
+);
 
 /** Deeper nesting than this is a hostile file (real objects nest fewer than 10 levels). */
 export const MAX_DEPTH = 32;
@@ -37,7 +42,12 @@ export function parseElements(
 }
 
 class Walker {
-  constructor(private readonly src: ByteSource) {}
+  /** The whole input when it is in memory: headers are read from it directly (the common case). */
+  private readonly whole: Buffer | null;
+
+  constructor(private readonly src: ByteSource) {
+    this.whole = src instanceof BufferSource ? src.buffer : null;
+  }
 
   elements(pos: number, end: number, syntax: Syntax, depth: number, inUndefinedItem: boolean, options: ParseOptions = {}): { elements: DElement[]; end: number } {
     if (depth > MAX_DEPTH) throw new DicomParseError('NESTING_TOO_DEEP', `sequences nested deeper than ${MAX_DEPTH} levels`, pos);
@@ -68,6 +78,18 @@ class Walker {
 
   private header(pos: number, end: number, syntax: Syntax): Header {
     if (end - pos < 8) throw new DicomParseError('TRUNCATED', 'data ends inside an element header', pos);
+    const w = this.whole;
+    // Little endian from the in-memory input: plain byte arithmetic, no view() per header.
+    if (w !== null && syntax.little && pos + 12 <= w.length) {
+      const group = w[pos] | (w[pos + 1] << 8);
+      const tag = ((group << 16) | w[pos + 2] | (w[pos + 3] << 8)) >>> 0;
+      if (!syntax.explicit || group === 0xfffe) return { tag, fileVr: null, length: u32le(w, pos + 4), valueStart: pos + 8 };
+      const info = VR_BY_CODE.get((w[pos + 4] << 8) | w[pos + 5]);
+      if (info === undefined) throw badVr(tag, String.fromCharCode(w[pos + 4], w[pos + 5]), pos);
+      if (!info.long) return { tag, fileVr: info.vr, length: w[pos + 6] | (w[pos + 7] << 8), valueStart: pos + 8 };
+      if (end - pos < 12) throw new DicomParseError('TRUNCATED', 'data ends inside an element header', pos);
+      return { tag, fileVr: info.vr, length: u32le(w, pos + 8), valueStart: pos + 12 };
+    }
     const [b, o] = this.src.view(pos, 8);
     const group = syntax.little ? b.readUInt16LE(o) : b.readUInt16BE(o);
     const elem = syntax.little ? b.readUInt16LE(o + 2) : b.readUInt16BE(o + 2);
@@ -77,16 +99,14 @@ class Walker {
       const length = syntax.little ? b.readUInt32LE(o + 4) : b.readUInt32BE(o + 4);
       return { tag, fileVr: null, length, valueStart: pos + 8 };
     }
-    const fileVr = String.fromCharCode(b[o + 4], b[o + 5]);
-    if (!VALID_VRS.has(fileVr)) {
-      throw new DicomParseError('BAD_VR', `element ${formatTag(tag)} has invalid VR ${JSON.stringify(fileVr)}`, pos);
-    }
-    if (!LONG_HEADER_VRS.has(fileVr)) {
-      return { tag, fileVr, length: syntax.little ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6), valueStart: pos + 8 };
+    const info = VR_BY_CODE.get((b[o + 4] << 8) | b[o + 5]);
+    if (info === undefined) throw badVr(tag, String.fromCharCode(b[o + 4], b[o + 5]), pos);
+    if (!info.long) {
+      return { tag, fileVr: info.vr, length: syntax.little ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6), valueStart: pos + 8 };
     }
     if (end - pos < 12) throw new DicomParseError('TRUNCATED', 'data ends inside an element header', pos);
     const [b2, o2] = this.src.view(pos + 8, 4);
-    return { tag, fileVr, length: syntax.little ? b2.readUInt32LE(o2) : b2.readUInt32BE(o2), valueStart: pos + 12 };
+    return { tag, fileVr: info.vr, length: syntax.little ? b2.readUInt32LE(o2) : b2.readUInt32BE(o2), valueStart: pos + 12 };
   }
 
   private element(pos: number, h: Header, end: number, syntax: Syntax, depth: number): DElement {
@@ -191,3 +211,8 @@ class Walker {
     }
   }
 }
+
+const u32le = (b: Buffer, o: number): number => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) + b[o + 3] * 0x1000000;
+
+const badVr = (tag: Tag, vr: string, pos: number): DicomParseError =>
+  new DicomParseError('BAD_VR', `element ${formatTag(tag)} has invalid VR ${JSON.stringify(vr)}`, pos);
