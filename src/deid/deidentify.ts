@@ -59,6 +59,15 @@ export class Engine {
     this.rules = withOverrides(base, settings.overrides);
   }
 
+  /** The De-identification Method nodes depend only on the settings and the syntax: built once. */
+  private readonly markingBySyntax = new Map<string, OutNode[]>();
+  private marking(syntax: Syntax): OutNode[] {
+    const key = `${syntax.explicit}/${syntax.little}`;
+    let nodes = this.markingBySyntax.get(key);
+    if (!nodes) this.markingBySyntax.set(key, (nodes = markingNodes(this.settings, syntax)));
+    return nodes;
+  }
+
   /** Parses and de-identifies an in-memory file; unreadable input becomes a quarantine outcome. */
   processBytes(bytes: Buffer): DeidOutcome {
     let instance: Instance;
@@ -137,7 +146,7 @@ export class Engine {
       const value = req.action === 'empty' ? '' : patientPseudonym;
       nodes.push({ kind: 'value', tag: req.tag, vr: req.vr, value: encodeString(value, req.vr) });
     }
-    nodes.push(...markingNodes(this.settings, dataset.syntax));
+    nodes.push(...this.marking(dataset.syntax));
     sortByTag(nodes);
 
     const retainUids = this.settings.profile === 'basic' && this.settings.options.has('retainUIDs');

@@ -24,6 +24,7 @@ function base32(bytes: Buffer): string {
  */
 export class Pseudonymizer {
   private readonly uidCache = new Map<string, string>();
+  private readonly patientCache = new Map<string, string>();
 
   constructor(private readonly secret: Buffer) {
     if (secret.length < 16) throw new Error('pseudonymization secret must be at least 16 bytes');
@@ -51,7 +52,14 @@ export class Pseudonymizer {
 
   /** PatientID/PatientName pseudonym: prefix + 16 base32 characters (80 bits). */
   patient(patientKey: string, prefix: string): string {
-    return prefix + base32(this.mac('patient', patientKey).subarray(0, 10));
+    // A folder holds hundreds of instances per patient: one HMAC per patient, not per file.
+    let hash = this.patientCache.get(patientKey);
+    if (hash === undefined) {
+      hash = base32(this.mac('patient', patientKey).subarray(0, 10));
+      if (this.patientCache.size > 100_000) this.patientCache.clear();
+      this.patientCache.set(patientKey, hash);
+    }
+    return prefix + hash;
   }
 
   /** A whole number of days in [min, max], fixed per patient, never 0 unless the range is {0}. */
