@@ -14,7 +14,7 @@ const DIRECT = 64 << 10;
  * Bytes allowed to wait for the thread pool; past this (a disk slower than the network) writes
  * become synchronous, which bounds memory and slows the sender down through TCP instead.
  */
-const MAX_PENDING = 16 << 20;
+const MAX_PENDING = 4 << 20;
 
 /**
  * Streams one instance into `tmp/<id>.part`. Memory stays at one staging buffer plus the chunks
