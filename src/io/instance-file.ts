@@ -20,11 +20,14 @@ export interface OpenedInstance {
  * suits a loop that finishes each file (output written) before it opens the next.
  */
 export class ReadBuffer {
+  /** Larger files get a buffer of their own: a worker never holds more than this between files. */
+  static readonly KEEP_MAX = 16 << 20;
   private buf = Buffer.allocUnsafe(0);
 
   /** A buffer of exactly `size` bytes, valid until the next call. */
   take(size: number): Buffer {
-    if (size > this.buf.length) this.buf = Buffer.allocUnsafe(Math.min(STREAM_THRESHOLD, Math.max(size, 2 * this.buf.length, 1 << 20)));
+    if (size > ReadBuffer.KEEP_MAX) return Buffer.allocUnsafe(size);
+    if (size > this.buf.length) this.buf = Buffer.allocUnsafe(Math.min(ReadBuffer.KEEP_MAX, Math.max(size, 2 * this.buf.length, 1 << 20)));
     return this.buf.subarray(0, size);
   }
 }
