@@ -16,9 +16,8 @@ export class JobStore {
   /** The open event log of each job written to since start (one open per job, not per event). */
   private readonly logs = new Map<string, number>();
 
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
+  /** The folder is made with the first job: a gateway without export jobs needs no writable exports.dir. */
+  constructor(readonly dir: string) {}
 
   newId(): string {
     return `exp-${newEntryId()}`;
@@ -26,6 +25,7 @@ export class JobStore {
 
   create(record: JobRecord): JobProgress {
     const jobDir = this.jobDir(record.id);
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.mkdirSync(jobDir, { mode: 0o700 });
     const tmp = path.join(jobDir, 'job.json.tmp');
     const fd = fs.openSync(tmp, 'w', 0o600);
@@ -76,6 +76,7 @@ export class JobStore {
   loadAll(): { jobs: JobProgress[]; unreadable: string[] } {
     const jobs: JobProgress[] = [];
     const unreadable: string[] = [];
+    if (!fs.existsSync(this.dir)) return { jobs, unreadable };
     for (const id of fs.readdirSync(this.dir).sort()) {
       if (!SAFE_ID.test(id)) continue;
       try {

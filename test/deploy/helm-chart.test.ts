@@ -402,7 +402,7 @@ describe('rendering rules', () => {
 
 describe('values.schema.json follows the gateway\'s config schema (src/config/schema.ts)', () => {
   /** Settings the chart owns (set in the config template) or leaves at their default on purpose. */
-  const OWNED = new Set(['dimse.host', 'dimse.port', 'dimse.tls', 'spool.dir', 'spool.fsync', 'audit.file', 'api', 'pseudonyms.secretFile', 'pseudonyms.secretEnv']);
+  const OWNED = new Set(['dimse.host', 'dimse.port', 'dimse.tls', 'spool.dir', 'exports.dir', 'spool.fsync', 'audit.file', 'api', 'pseudonyms.secretFile', 'pseudonyms.secretEnv']);
   /** zod internals (`_zod.def`), walked generically. */
   type Z = any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const defOf = (z: Z): Z => z._zod.def;

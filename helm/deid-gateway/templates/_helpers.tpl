@@ -69,6 +69,7 @@ carries its checksum, so a change rolls the replicas.
 {{- $managed := dict
       "dimse" (dict "host" "0.0.0.0" "port" .Values.containerPorts.dimse "tls" $tls)
       "spool" (dict "dir" "/var/lib/deid-gateway/spool")
+      "exports" (dict "dir" "/var/lib/deid-gateway/spool/exports")
       "audit" (dict "file" "/var/log/deid-gateway/audit.jsonl")
       "api" (dict "enabled" true "host" "0.0.0.0" "port" .Values.containerPorts.http "tokenFile" "/etc/deid-gateway/secrets/api-tokens")
       "pseudonyms" (dict "secretFile" "/etc/deid-gateway/secrets/pseudonymization-secret") -}}
