@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
 import type { JobStatus } from '../export/job-progress';
 import type { ExportQuery } from '../export/types';
 import { createProgress } from '../folder/progress';
+import { loadCliConfig } from './cli-config';
 import { UsageError } from './settings-from-options';
 
 interface ExportOptions {
@@ -113,13 +113,7 @@ async function viaApi(o: ExportOptions): Promise<void> {
 }
 
 async function inForeground(o: ExportOptions): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig(o.config ?? DEFAULT_CONFIG_FILE);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const loaded = await loadCliConfig(o.config);
   // The REST API of a foreground run would only compete for the port of a running gateway.
   const config = { ...loaded.config, api: { ...loaded.config.api, enabled: false } };
   const { startGateway } = await import('../gateway/gateway');

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
+import { loadCliConfig } from './cli-config';
 
 /** `deid-gateway serve`: runs the gateway until SIGTERM/SIGINT, then stops gracefully. */
 export function serveCommand(): Command {
@@ -7,16 +7,7 @@ export function serveCommand(): Command {
     .description('run the gateway: DIMSE C-STORE in, spool, de-identify, forward, audit, REST API')
     .option('--config <file>', 'YAML config (default: the embedded config/default.yaml); DEID__SECTION__FIELD env vars override')
     .action(async (o: { config?: string }) => {
-      let loaded;
-      try {
-        loaded = loadConfig(o.config ?? DEFAULT_CONFIG_FILE);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`deid-gateway: ${err.message}\n`);
-          process.exit(2);
-        }
-        throw err;
-      }
+      const loaded = await loadCliConfig(o.config);
       // Loaded here so the folder commands never pay for the gateway's network stack.
       const { startGateway } = await import('../gateway/gateway');
       const gw = await startGateway(loaded.config, loaded.hash);

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { ZodError } from 'zod';
@@ -8,7 +7,9 @@ import { Config, ConfigSchema } from './schema';
 export class ConfigError extends Error {}
 
 /** The embedded default config shipped with the package. */
-export const DEFAULT_CONFIG_FILE = path.join(__dirname, '..', '..', '..', 'config', 'default.yaml');
+import { DEFAULT_CONFIG_FILE } from './default-file';
+
+export { DEFAULT_CONFIG_FILE };
 
 /**
  * Loads YAML, applies environment overrides (DEID__SECTION__FIELD=value, e.g.
