@@ -52,7 +52,8 @@ import {
 } from './export-data';
 import { startProfiledGateway, timeByModule } from './gateway-profile';
 import { coresBusy, cpuPressure, cpuSeconds, machineCpu, memoryKiB, metricSum, parseMetrics } from './gateway-proc';
-import { freeBytes, listFiles, median, now, round, rmrf, run } from './util';
+import { freeBytes, listFiles, now, round, rmrf, run } from './util';
+import { max, med, r2, Row, table } from './report';
 
 const REPO = path.resolve(__dirname, '../..');
 const STUDIES = Math.max(1, Number(process.env.BENCH_EXPORT_STUDIES ?? 10));
@@ -584,50 +585,6 @@ async function largePhase(): Promise<LargeResult> {
 
 // ---------------------------------------------------------------- report
 
-type Status = 'PASS' | 'FAIL' | 'info';
-interface Row {
-  id: string;
-  measure: string;
-  value: number | null;
-  unit: string;
-  reference: string;
-  ratio: number | null;
-  target: string;
-  status: Status;
-  headline?: boolean;
-  note?: string;
-}
-
-const fmtRatio = (x: number | null | undefined): string =>
-  x === null || x === undefined || !Number.isFinite(x) ? '-' : x >= 10 ? `${x.toFixed(1)}x` : x >= 1 ? `${x.toFixed(2)}x` : `${(100 * x).toFixed(1)}%`;
-
-function table(rows: Row[]): string {
-  const head = ['measure', 'value', 'unit', 'reference', 'ratio', 'target', 'status'];
-  const cells = rows.map((r) => [
-    `${r.headline ? '* ' : '  '}${r.measure}`,
-    r.value === null ? '-' : String(r.value),
-    r.unit,
-    r.reference,
-    fmtRatio(r.ratio),
-    r.target,
-    r.status === 'FAIL' ? '** FAIL **' : r.status,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const right = new Set([1, 4]);
-  const fmt = (c: string[]): string => c.map((x, i) => (right.has(i) ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
-  return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(fmt)].join('\n');
-}
-
-/** Median of the defined numbers, or null. */
-const med = (xs: Array<number | null | undefined>): number | null => {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  return v.length ? median(v) : null;
-};
-const max = (xs: Array<number | null | undefined>): number | null => {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  return v.length ? Math.max(...v) : null;
-};
-const r2 = (x: number | null): number | null => (x === null ? null : round(x, 2));
 const kibToMB = (k: number | null): number | null => (k === null ? null : (k * 1024) / 1e6);
 
 // ---------------------------------------------------------------- main
