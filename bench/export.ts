@@ -37,35 +37,37 @@
  * BENCH_DIR (work dir, default $TMPDIR/deid-bench), BENCH_EXPORT_RESULTS (default
  * bench/results/export-latest.json).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { GatewayProcess, startGatewayProcess, testConfig } from '../test/support/gateway-process';
-import { hasOrthanc, Orthanc, startOrthanc } from '../test/support/orthanc';
+import { GatewayProcess } from '../test/support/gateway-process';
+import { Orthanc } from '../test/support/orthanc';
 import { findPixelValue, hashRange } from './corpus';
-import { formatHotspots, ProfileSummary, summarizeProfile } from './cpu-profile';
 import {
   allInstances, BenchSeries, BenchStudy, exportInstance, INSTANCES_PER_SERIES, largeStudyUid, SERIES_PER_STUDY, studyLayout, uploadFile, writeLargeStudyInstance,
 } from './export-data';
-import { startProfiledGateway, timeByModule } from './gateway-profile';
-import { coresBusy, cpuPressure, cpuSeconds, machineCpu, memoryKiB, metricSum, parseMetrics } from './gateway-proc';
-import { freeBytes, listFiles, now, round, rmrf, run } from './util';
-import { max, med, r2, Row, table } from './report';
+import { printProfiles, profiledRun, profilesJson, ThreadProfile, threadProfiles, wantProfile } from './gateway-profile';
+import {
+  coresBusy, cpuDelta, cpuSeconds, ForwardStats, forwardMsDiag, forwardStats, gatewayRssDiag, keptMetrics, troubleDiag, machineCpu, memoryKiB,
+} from './gateway-proc';
+import { gitDirtySrc, gitHead, loadBefore as takeLoadBefore, loadLine, machineInfo, runTimes } from './machine';
+import {
+  benchGatewayConfig, checkDelivered, checkPrerequisites, gatewayMetrics, orthanc, orthancCount, runBench, sync, withDestination, withGateway,
+} from './peers';
+import { benchSettings, freeBytes, listFiles, now, round, rmrf } from './util';
+import {
+  atLeastRow, attempts, infoRow, kibToMB, max, med, medianBy, msPerInstance, peakMBBy, peakRssRow, pm, printTable, printVerdict, r2, r3, ratio, Row, sameRoundNote, samplesByVariant, throughput, writeJson,
+} from './report';
 
 const REPO = path.resolve(__dirname, '../..');
 const STUDIES = Math.max(1, Number(process.env.BENCH_EXPORT_STUDIES ?? 10));
 const N = STUDIES * SERIES_PER_STUDY * INSTANCES_PER_SERIES;
-const RUNS = Math.max(1, Number(process.env.BENCH_EXPORT_RUNS ?? 3));
 const LARGE = process.env.BENCH_EXPORT_LARGE !== '0';
 const LARGE_INSTANCES = Math.max(1, Number(process.env.BENCH_EXPORT_LARGE_INSTANCES ?? 5));
 const LARGE_FRAMES = Math.max(1, Number(process.env.BENCH_EXPORT_LARGE_FRAMES ?? 850));
-const DIAG = process.env.BENCH_EXPORT_DIAG !== '0';
-const PROFILE = process.env.BENCH_EXPORT_PROFILE; // '1' always, '0' never, unset: when the target fails
-const WORK = path.resolve(process.env.BENCH_DIR ?? path.join(os.tmpdir(), 'deid-bench'));
-const RESULTS = path.resolve(process.env.BENCH_EXPORT_RESULTS ?? path.join(REPO, 'bench/results/export-latest.json'));
+const { runs: RUNS, diag: DIAG, profile: PROFILE, work: WORK, results: RESULTS } = benchSettings(REPO, 'export');
 const NPROC = os.availableParallelism();
 const POLL_MS = 150;
 /** Requests at once: the ceiling's, and the gateway source's maxConcurrent. */
@@ -86,66 +88,17 @@ const TERMINAL = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
 const log = (s: string): void => void process.stderr.write(`[bench:export] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-// ---------------------------------------------------------------- peers and clean-up
-
-/** Everything started, stopped in reverse order at the end (also on error or SIGINT). */
-const cleanups: Array<{ what: string; fn: () => Promise<void> }> = [];
-async function cleanupAll(): Promise<void> {
-  while (cleanups.length) {
-    const c = cleanups.pop()!;
-    try {
-      await c.fn();
-    } catch (err) {
-      log(`clean-up of ${c.what} failed: ${(err as Error).message}`);
-    }
-  }
-}
-/** Registers a clean-up and returns a function that runs it now (once). */
-function onCleanup(what: string, fn: () => Promise<void>): () => Promise<void> {
-  const entry = { what, fn };
-  cleanups.push(entry);
-  return async () => {
-    const i = cleanups.indexOf(entry);
-    if (i < 0) return;
-    cleanups.splice(i, 1);
-    await fn();
-  };
-}
-
-async function orthanc(): Promise<{ o: Orthanc; dispose: () => Promise<void> }> {
-  const o = await startOrthanc({ startTimeoutMs: 60_000 });
-  return { o, dispose: onCleanup(`Orthanc pid ${o.pid}`, () => o.dispose()) };
-}
-
-/** SIGTERM, SIGKILL after 20 s. */
-async function stopGateway(g: GatewayProcess): Promise<void> {
-  const t = setTimeout(() => void g.kill(), 20_000);
-  await g.stop();
-  clearTimeout(t);
-}
+// ---------------------------------------------------------------- peers
 
 /**
  * The gateway of test/integration/export.test.ts (exportConfig), with the shipped spool and
  * exports defaults (fsync on, default workers, seriesConcurrency): only folders are ours.
  */
 function exportGatewayConfig(dir: string, source: Orthanc, destination: Record<string, unknown>, fsync = true): Record<string, unknown> {
-  const base = testConfig(dir, { research: destination });
   return {
-    ...base,
-    spool: { dir: path.join(dir, 'spool'), ...(fsync ? {} : { fsync: false }) },
+    ...benchGatewayConfig(dir, destination, fsync),
     sources: { pacs: { type: 'dicomweb', url: source.dicomwebUrl, maxConcurrent: CONCURRENCY, requestsPerSecond: 0 } },
     exports: { dir: path.join(dir, 'exports') },
-  };
-}
-
-async function gateway(dir: string, config: Record<string, unknown>, profileDir?: string): Promise<{ g: GatewayProcess; dispose: () => Promise<void> }> {
-  const g = profileDir ? await startProfiledGateway(dir, config, profileDir) : await startGatewayProcess(dir, config);
-  return {
-    g,
-    dispose: onCleanup(`gateway pid ${g.pid}`, async () => {
-      await stopGateway(g);
-      rmrf(dir);
-    }),
   };
 }
 
@@ -158,18 +111,6 @@ async function api(g: GatewayProcess, method: string, p: string, body?: unknown)
   });
   return { status: res.status, json: await res.json().catch(() => null) };
 }
-
-async function gatewayMetrics(g: GatewayProcess): Promise<Map<string, number>> {
-  const r = await fetch(`http://127.0.0.1:${g.apiPort}/metrics`, { signal: AbortSignal.timeout(5000) });
-  return parseMetrics(await r.text());
-}
-
-async function orthancCount(o: Orthanc): Promise<number> {
-  const r = await fetch(`${o.httpUrl}/statistics`);
-  return ((await r.json()) as { CountInstances: number }).CountInstances;
-}
-
-const sync = async (): Promise<void> => void (await run('sync', []));
 
 /** Runs `fn` over `items`, `limit` at a time. */
 async function lanes<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -295,7 +236,7 @@ async function measureCeiling(o: Orthanc, series: BenchSeries[], expected: numbe
       seconds,
       bodyBytes: files.reduce((n, f) => n + fs.statSync(f.file).size, 0),
       instances,
-      sourceCpuSeconds: s0 !== null && s1 !== null ? s1 - s0 : null,
+      sourceCpuSeconds: cpuDelta(s0, s1),
       clientCpuSeconds: (u1.user + u1.system) / 1e6,
       coresBusy: coresBusy(c0, c1, NPROC),
       load1,
@@ -310,7 +251,7 @@ async function measureCeiling(o: Orthanc, series: BenchSeries[], expected: numbe
 
 interface TimelinePoint { t: number; state: string; retrieved: number; done: number; failed: number; rssMB: number | null }
 
-interface ExportSample {
+interface ExportSample extends ForwardStats {
   /** Job POST -> terminal state (`completed`: every instance forwarded). */
   seconds: number;
   /** Job POST -> every instance in the spool (instances.retrieved = expected). */
@@ -327,11 +268,6 @@ interface ExportSample {
   destPeakKiB: number | null;
   coresBusy: number;
   load1: number;
-  deidSecondsAvg: number | null;
-  forwardSecondsAvg: number | null;
-  forwardObservations: number;
-  retries: number;
-  quarantined: number;
   /** About one point a second. */
   timeline: TimelinePoint[];
   /** deid_* and process_* series at the end, as the gateway reported them. */
@@ -391,10 +327,6 @@ async function runJob(g: GatewayProcess, source: Orthanc, dest: Orthanc | null, 
   const gMem = memoryKiB(g.pid);
   const dMem = dest ? memoryKiB(dest.pid) : null;
   const m = await gatewayMetrics(g);
-  const deidCount = metricSum(m, 'deid_deidentify_seconds_count');
-  const fwdCount = metricSum(m, 'deid_forward_seconds_count');
-  const keep: Record<string, number> = {};
-  for (const [k, val] of m) if ((k.startsWith('deid_') && !k.includes('_bucket{')) || k.startsWith('process_') || k.startsWith('nodejs_heap_size')) keep[k] = val;
   return {
     seconds,
     retrievedSeconds,
@@ -404,19 +336,15 @@ async function runJob(g: GatewayProcess, source: Orthanc, dest: Orthanc | null, 
     jobBytes: job.bytes,
     gatewayPeakKiB: gMem?.hwm ?? null,
     gatewayStartKiB,
-    gatewayCpuSeconds: gCpu0 !== null && gCpu1 !== null ? gCpu1 - gCpu0 : null,
-    sourceCpuSeconds: sCpu0 !== null && sCpu1 !== null ? sCpu1 - sCpu0 : null,
-    destCpuSeconds: dCpu0 !== null && dCpu1 !== null ? dCpu1 - dCpu0 : null,
+    gatewayCpuSeconds: cpuDelta(gCpu0, gCpu1),
+    sourceCpuSeconds: cpuDelta(sCpu0, sCpu1),
+    destCpuSeconds: cpuDelta(dCpu0, dCpu1),
     destPeakKiB: dMem?.hwm ?? null,
     coresBusy: coresBusy(c0, c1, NPROC),
     load1,
-    deidSecondsAvg: deidCount ? metricSum(m, 'deid_deidentify_seconds_sum') / deidCount : null,
-    forwardSecondsAvg: fwdCount ? metricSum(m, 'deid_forward_seconds_sum') / fwdCount : null,
-    forwardObservations: fwdCount,
-    retries: metricSum(m, 'deid_forward_retries_total'),
-    quarantined: metricSum(m, 'deid_instances_quarantined_total'),
+    ...forwardStats(m),
     timeline,
-    metrics: keep,
+    metrics: keptMetrics(m),
   };
 }
 
@@ -428,35 +356,16 @@ const completedAll = (s: ExportSample, expected: number): boolean =>
  * throws unless the job completed and exactly N new (re-identified UID) instances arrived.
  */
 async function measureExport(source: Orthanc, studyUids: string[], v: Variant, profileDir?: string): Promise<ExportSample> {
-  const peer = v.dest === 'stow' ? await orthanc() : null;
-  const dest = peer?.o ?? null;
   const dir = path.join(WORK, `exp-${v.id}-${process.pid}`);
-  rmrf(dir);
-  const folder = path.join(dir, 'research');
-  try {
+  return withDestination(dir, v.dest === 'stow', async (dest, folder) => {
     const destination = dest ? { type: 'stow-rs', url: dest.dicomwebUrl } : { type: 'folder', path: folder };
-    const { g, dispose } = await gateway(dir, exportGatewayConfig(dir, source, destination, v.fsync), profileDir);
-    try {
+    return withGateway(dir, exportGatewayConfig(dir, source, destination, v.fsync), profileDir, async (g) => {
       const s = await runJob(g, source, dest, studyUids, N, EXPORT_TIMEOUT_S);
       if (!completedAll(s, N)) throw new Error(`the job ended ${s.state}: ${JSON.stringify(s.instances)}; errors ${JSON.stringify(s.errors).slice(0, 1500)}`);
-      if (dest) {
-        const list = await dest.qidoInstances();
-        const sops = new Set(list.map((i) => i.sopInstanceUid));
-        if (list.length !== N || sops.size !== N) throw new Error(`the research Orthanc lists ${list.length} instances (${sops.size} distinct), expected ${N}`);
-        const notRemapped = list.filter((i) => !i.sopInstanceUid.startsWith('2.25.')).length;
-        if (notRemapped) throw new Error(`${notRemapped} instance(s) at the research Orthanc kept their original SOP Instance UID`);
-      } else {
-        const written = listFiles(folder).filter((f) => f.endsWith('.dcm')).length;
-        if (written !== N) throw new Error(`the folder destination holds ${written} files, expected ${N}`);
-      }
+      await checkDelivered(dest, 'the research Orthanc', folder, N);
       return s;
-    } finally {
-      await dispose();
-    }
-  } finally {
-    rmrf(dir);
-    await peer?.dispose();
-  }
+    });
+  });
 }
 
 /** One STOW-RS export under `node --cpu-prof`: hotspots of the main thread and each worker thread. */
@@ -466,18 +375,12 @@ async function profileExport(source: Orthanc, studyUids: string[]): Promise<{ pr
   fs.mkdirSync(profDir, { recursive: true });
   try {
     const sample = await measureExport(source, studyUids, VARIANTS.stow, profDir);
-    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f));
-    const summaries = files.map((f) => ({ ...summarizeProfile(f, 25, REPO), byModule: timeByModule(f) }));
     // Busiest thread first.
-    return { profiles: summaries.sort((a, b) => busyMs(b) - busyMs(a)), sample };
+    return { profiles: threadProfiles(profDir, REPO), sample };
   } finally {
     rmrf(profDir);
   }
 }
-
-type ThreadProfile = ProfileSummary & { byModule: Array<{ module: string; ms: number }> };
-/** Sampled time minus idle. */
-const busyMs = (p: ProfileSummary): number => p.totalMs - (p.bySelf.find((h) => h.fn === '(idle)')?.selfMs ?? 0);
 
 // ---------------------------------------------------------------- the large study
 
@@ -556,8 +459,7 @@ async function largePhase(): Promise<LargeResult> {
 
     log('large study: export job into a folder destination ...');
     rmrf(dir);
-    const { g, dispose } = await gateway(dir, exportGatewayConfig(dir, o, { type: 'folder', path: folder }));
-    try {
+    const e = await withGateway(dir, exportGatewayConfig(dir, o, { type: 'folder', path: folder }), undefined, async (g) => {
       res.export = await runJob(g, o, null, [study], LARGE_INSTANCES, LARGE_TIMEOUT_S);
       // Checked while the (idle) gateway still runs: its clean-up removes `dir`.
       const outs = fs.existsSync(folder) ? listFiles(folder).filter((f) => f.endsWith('.dcm')) : [];
@@ -566,10 +468,8 @@ async function largePhase(): Promise<LargeResult> {
         const p = findPixelValue(path.join(folder, f));
         return p !== null && pixelHashes.has(hashRange(path.join(folder, f), p.offset, p.length));
       }).length;
-    } finally {
-      await dispose();
-    }
-    const e = res.export;
+      return res.export;
+    });
     log(`large study: export ${e.state} in ${e.seconds.toFixed(1)} s = ${(bytes / 1e6 / e.seconds).toFixed(0)} MB/s, gateway peak RSS ${(((e.gatewayPeakKiB ?? NaN) * 1024) / 1e6).toFixed(0)} MB; ${res.outputs}/${LARGE_INSTANCES} instances written, ${res.pixelsIdentical} with identical Pixel Data`);
     return res;
   } catch (err) {
@@ -583,19 +483,12 @@ async function largePhase(): Promise<LargeResult> {
   }
 }
 
-// ---------------------------------------------------------------- report
-
-const kibToMB = (k: number | null): number | null => (k === null ? null : (k * 1024) / 1e6);
-
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<number> {
   const started = new Date();
-  const loadBefore = os.loadavg();
-  const pressureBefore = cpuPressure();
-  const cli = path.join(REPO, 'dist/src/cli/main.js');
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build first (npm run build)`);
-  if (!hasOrthanc()) throw new Error('Orthanc or its DICOMweb plugin is missing: scripts/install-test-deps.sh');
+  const loadBefore = takeLoadBefore();
+  checkPrerequisites(REPO);
 
   fs.mkdirSync(WORK, { recursive: true });
   // The source's copy, the ceiling's download, the gateway's spool + output, a research Orthanc,
@@ -608,9 +501,9 @@ async function main(): Promise<number> {
 
   const versions: Record<string, string | null> = {
     node: process.version,
-    git: spawnSync('git', ['rev-parse', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).stdout.trim() || null,
+    git: gitHead(REPO),
     // The build under test includes uncommitted src/ changes, if any: name them.
-    gitDirtySrc: spawnSync('git', ['status', '--porcelain', 'src'], { cwd: REPO, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).join(', ') || 'no',
+    gitDirtySrc: gitDirtySrc(REPO).join(', ') || 'no',
   };
 
   // ---- the source PACS, loaded once
@@ -630,76 +523,48 @@ async function main(): Promise<number> {
 
   const ceiling: CeilingSample[] = [];
   const variants = [VARIANTS.stow, ...(DIAG ? [VARIANTS.folder, VARIANTS.stowNoFsync] : [])];
-  const ex: Record<string, ExportSample[]> = Object.fromEntries(variants.map((v) => [v.id, []]));
-  const errors: Array<{ round: number; measure: string; error: string }> = [];
-  const attempt = async <T>(roundNo: number, measure: string, fn: () => Promise<T>, into: T[], describe: (s: T) => string): Promise<void> => {
-    log(`round ${roundNo}: ${measure} ...`);
-    try {
-      const s = await fn();
-      into.push(s);
-      log(`round ${roundNo}: ${measure}: ${describe(s)}`);
-    } catch (err) {
-      const msg = (err as Error).message;
-      errors.push({ round: roundNo, measure, error: msg.slice(0, 4000) });
-      log(`round ${roundNo}: ${measure} FAILED: ${msg.slice(0, 2000)}`);
-    }
-  };
-  const rate = (s: number): string => `${s.toFixed(2)} s = ${(N / s).toFixed(1)} inst/s, ${(corpusMB / s).toFixed(1)} MB/s`;
+  const ex = samplesByVariant<ExportSample>(variants);
+  const { errors, attempt, attemptVariants } = attempts(log);
+  const { ips, mbps, rate } = throughput(N, corpusMB);
 
   for (let k = 1; k <= RUNS; k++) {
     await attempt(k, 'plain WADO-RS download (ceiling)', () => measureCeiling(source, allSeries, N, String(k)), ceiling, (s) => rate(s.seconds));
-    for (const v of variants) {
-      await attempt(k, v.label, () => measureExport(source, studyUids, v), ex[v.id],
-        (s) => `${rate(s.seconds)}; all retrieved at ${s.retrievedSeconds?.toFixed(2) ?? '-'} s; peak RSS ${(kibToMB(s.gatewayPeakKiB) ?? NaN).toFixed(0)} MB`);
-    }
+    await attemptVariants(k, variants, (v) => measureExport(source, studyUids, v), ex,
+      (s) => `${rate(s.seconds)}; all retrieved at ${s.retrievedSeconds?.toFixed(2) ?? '-'} s; peak RSS ${(kibToMB(s.gatewayPeakKiB) ?? NaN).toFixed(0)} MB`);
   }
 
   // ---- medians and ratios
-  const ips = (s: number | null): number | null => (s === null ? null : N / s);
-  const mbps = (s: number | null): number | null => (s === null ? null : corpusMB / s);
-  const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
-  const r3 = (x: number | null): number | null => (x === null ? null : round(x, 3));
-  const pm = (x: number | null, d = 1): number | null => (x === null ? null : round(x, d));
   const ceilS = med(ceiling.map((s) => s.seconds));
   const ceilIps = ips(ceilS);
-  const expS = (id: string): number | null => med((ex[id] ?? []).map((s) => s.seconds));
-  const retS = (id: string): number | null => med((ex[id] ?? []).map((s) => s.retrievedSeconds));
-  const peakMB = (id: string): number | null => kibToMB(max((ex[id] ?? []).map((s) => s.gatewayPeakKiB)));
-  // Same-round pairs (export round k / ceiling round k): the view least affected by load drift.
-  const paired = (ex.stow ?? []).map((s, i) => (ceiling[i] ? ceiling[i].seconds / s.seconds : null)).filter((x): x is number => x !== null);
+  const expS = medianBy(ex, (s) => s.seconds);
+  const retS = medianBy(ex, (s) => s.retrievedSeconds);
+  const peakMB = peakMBBy(ex);
   const stowIps = ips(expS('stow'));
   const mainRatio = ratio(stowIps, ceilIps);
-  const stowPeakMB = peakMB('stow');
 
-  const perInst = (x: number | null, n = N): number | null => (x === null ? null : (x * 1000) / n);
+  const perInst = (x: number | null): number | null => msPerInstance(x, N);
   const rows: Row[] = [];
-  rows.push({ id: 'ceiling.ips', measure: 'plain WADO-RS download, 2 at a time (ceiling)', value: pm(ceilIps), unit: 'inst/s', reference: '-', ratio: null, target: '-', status: 'info' });
-  rows.push({ id: 'ceiling.mbps', measure: 'plain WADO-RS download, 2 at a time (ceiling)', value: pm(mbps(ceilS)), unit: 'MB/s', reference: '-', ratio: null, target: '-', status: 'info' });
-  rows.push({
-    id: 'stow.ips', measure: 'export job -> STOW-RS -> research Orthanc', value: pm(stowIps), unit: 'inst/s', reference: 'ceiling', ratio: r3(mainRatio),
-    target: `>= ${TARGET_EXPORT_VS_CEILING * 100}%`, status: mainRatio === null ? 'FAIL' : mainRatio >= TARGET_EXPORT_VS_CEILING ? 'PASS' : 'FAIL', headline: true,
-    note: `same-round pairs: ${paired.map((x) => `${(100 * x).toFixed(1)}%`).join(', ') || '-'}`,
-  });
-  rows.push({ id: 'stow.mbps', measure: 'export job -> STOW-RS -> research Orthanc', value: pm(mbps(expS('stow'))), unit: 'MB/s', reference: 'ceiling', ratio: r3(ratio(mbps(expS('stow')), mbps(ceilS))), target: '-', status: 'info' });
-  rows.push({ id: 'stow.retrieved.ips', measure: 'export job, STOW-RS run: all in the spool', value: pm(ips(retS('stow'))), unit: 'inst/s', reference: 'ceiling', ratio: r3(ratio(ips(retS('stow')), ceilIps)), target: '-', status: 'info' });
-  rows.push({
-    id: 'stow.rss', measure: 'gateway peak RSS (VmHWM, STOW-RS rounds)', value: pm(stowPeakMB, 0), unit: 'MB', reference: `${TARGET_RSS_MB} MB`, ratio: r3(ratio(stowPeakMB, TARGET_RSS_MB)),
-    target: `< ${TARGET_RSS_MB} MB`, status: stowPeakMB === null ? 'FAIL' : stowPeakMB < TARGET_RSS_MB ? 'PASS' : 'FAIL', note: 'highest of the rounds; 1 MB = 10^6 bytes',
-  });
+  rows.push(infoRow('ceiling.ips', 'plain WADO-RS download, 2 at a time (ceiling)', pm(ceilIps), 'inst/s'));
+  rows.push(infoRow('ceiling.mbps', 'plain WADO-RS download, 2 at a time (ceiling)', pm(mbps(ceilS)), 'MB/s'));
+  rows.push(atLeastRow('stow.ips', 'export job -> STOW-RS -> research Orthanc', stowIps, 'inst/s', 'ceiling', mainRatio, TARGET_EXPORT_VS_CEILING,
+    sameRoundNote(ceiling.map((s) => s.seconds), (ex.stow ?? []).map((s) => s.seconds))));
+  rows.push(infoRow('stow.mbps', 'export job -> STOW-RS -> research Orthanc', pm(mbps(expS('stow'))), 'MB/s', 'ceiling', r3(ratio(mbps(expS('stow')), mbps(ceilS)))));
+  rows.push(infoRow('stow.retrieved.ips', 'export job, STOW-RS run: all in the spool', pm(ips(retS('stow'))), 'inst/s', 'ceiling', r3(ratio(ips(retS('stow')), ceilIps))));
+  rows.push(peakRssRow('stow.rss', 'gateway peak RSS (VmHWM, STOW-RS rounds)', peakMB('stow'), TARGET_RSS_MB));
   // The load-independent view: CPU time per instance of every process doing the work.
   const ceilCpu = med(ceiling.map((s) => perInst((s.sourceCpuSeconds ?? NaN) + s.clientCpuSeconds)));
   const expCpu = (id: string): number | null => med((ex[id] ?? []).map((s) => perInst((s.gatewayCpuSeconds ?? NaN) + (s.sourceCpuSeconds ?? NaN) + (s.destCpuSeconds ?? 0))));
-  rows.push({ id: 'ceiling.cpu', measure: 'ceiling: CPU, source Orthanc + client', value: pm(ceilCpu, 2), unit: 'ms/inst', reference: '-', ratio: null, target: '-', status: 'info' });
-  rows.push({ id: 'stow.cpu', measure: 'STOW-RS export: CPU, gateway + both Orthancs', value: pm(expCpu('stow'), 2), unit: 'ms/inst', reference: 'ceiling (inverse)', ratio: r3(ratio(ceilCpu, expCpu('stow'))), target: '-', status: 'info' });
-  rows.push({ id: 'stow.cpu.gateway', measure: 'STOW-RS export: CPU, gateway alone', value: pm(med((ex.stow ?? []).map((s) => perInst(s.gatewayCpuSeconds))), 2), unit: 'ms/inst', reference: '-', ratio: null, target: '-', status: 'info' });
+  rows.push(infoRow('ceiling.cpu', 'ceiling: CPU, source Orthanc + client', pm(ceilCpu, 2), 'ms/inst'));
+  rows.push(infoRow('stow.cpu', 'STOW-RS export: CPU, gateway + both Orthancs', pm(expCpu('stow'), 2), 'ms/inst', 'ceiling (inverse)', r3(ratio(ceilCpu, expCpu('stow')))));
+  rows.push(infoRow('stow.cpu.gateway', 'STOW-RS export: CPU, gateway alone', pm(med((ex.stow ?? []).map((s) => perInst(s.gatewayCpuSeconds))), 2), 'ms/inst'));
   if (ex.folder?.length) {
-    rows.push({ id: 'folder.ips', measure: 'export job -> folder destination', value: pm(ips(expS('folder'))), unit: 'inst/s', reference: 'ceiling', ratio: r3(ratio(ips(expS('folder')), ceilIps)), target: '-', status: 'info' });
-    rows.push({ id: 'folder.mbps', measure: 'export job -> folder destination', value: pm(mbps(expS('folder'))), unit: 'MB/s', reference: 'ceiling', ratio: r3(ratio(mbps(expS('folder')), mbps(ceilS))), target: '-', status: 'info' });
-    rows.push({ id: 'folder.retrieved.ips', measure: 'export job, folder run: all in the spool', value: pm(ips(retS('folder'))), unit: 'inst/s', reference: 'ceiling', ratio: r3(ratio(ips(retS('folder')), ceilIps)), target: '-', status: 'info' });
-    rows.push({ id: 'folder.rss', measure: 'gateway peak RSS (folder rounds)', value: pm(peakMB('folder'), 0), unit: 'MB', reference: `${TARGET_RSS_MB} MB`, ratio: r3(ratio(peakMB('folder'), TARGET_RSS_MB)), target: '-', status: 'info' });
+    rows.push(infoRow('folder.ips', 'export job -> folder destination', pm(ips(expS('folder'))), 'inst/s', 'ceiling', r3(ratio(ips(expS('folder')), ceilIps))));
+    rows.push(infoRow('folder.mbps', 'export job -> folder destination', pm(mbps(expS('folder'))), 'MB/s', 'ceiling', r3(ratio(mbps(expS('folder')), mbps(ceilS)))));
+    rows.push(infoRow('folder.retrieved.ips', 'export job, folder run: all in the spool', pm(ips(retS('folder'))), 'inst/s', 'ceiling', r3(ratio(ips(retS('folder')), ceilIps))));
+    rows.push(infoRow('folder.rss', 'gateway peak RSS (folder rounds)', pm(peakMB('folder'), 0), 'MB', `${TARGET_RSS_MB} MB`, r3(ratio(peakMB('folder'), TARGET_RSS_MB))));
   }
   if (ex.stowNoFsync?.length) {
-    rows.push({ id: 'stowNoFsync.ips', measure: 'export job, spool fsync off, STOW-RS', value: pm(ips(expS('stowNoFsync'))), unit: 'inst/s', reference: 'ceiling', ratio: r3(ratio(ips(expS('stowNoFsync')), ceilIps)), target: '-', status: 'info' });
+    rows.push(infoRow('stowNoFsync.ips', 'export job, spool fsync off, STOW-RS', pm(ips(expS('stowNoFsync'))), 'inst/s', 'ceiling', r3(ratio(ips(expS('stowNoFsync')), ceilIps))));
   }
 
   // ---- where the time goes (medians over rounds)
@@ -707,8 +572,7 @@ async function main(): Promise<number> {
     seconds: r2(med(samples.map((s) => s.seconds))),
     retrievedSeconds: r2(med(samples.map((s) => s.retrievedSeconds))),
     drainAfterRetrievedSeconds: r2(med(samples.map((s) => (s.retrievedSeconds === null ? null : s.seconds - s.retrievedSeconds)))),
-    deidentifyMsAvg: r2(med(samples.map((s) => (s.deidSecondsAvg === null ? null : s.deidSecondsAvg * 1000)))),
-    forwardMsAvg: r2(med(samples.map((s) => (s.forwardSecondsAvg === null ? null : s.forwardSecondsAvg * 1000)))),
+    ...forwardMsDiag(samples),
     gatewayCpuMsPerInstance: r2(med(samples.map((s) => perInst(s.gatewayCpuSeconds)))),
     sourceOrthancCpuMsPerInstance: r2(med(samples.map((s) => perInst(s.sourceCpuSeconds)))),
     destOrthancCpuMsPerInstance: r2(med(samples.map((s) => perInst(s.destCpuSeconds)))),
@@ -716,11 +580,9 @@ async function main(): Promise<number> {
     machineCoresBusy: r2(med(samples.map((s) => s.coresBusy))),
     /** Cores kept busy by the gateway and both Orthancs (the rest of machineCoresBusy: anything else running). */
     measuredProcessesCoresBusy: r2(med(samples.map((s) => ((s.gatewayCpuSeconds ?? 0) + (s.sourceCpuSeconds ?? 0) + (s.destCpuSeconds ?? 0)) / s.seconds))),
-    gatewayStartRssMB: r2(med(samples.map((s) => kibToMB(s.gatewayStartKiB)))),
-    gatewayPeakMB: r2(max(samples.map((s) => kibToMB(s.gatewayPeakKiB)))),
+    ...gatewayRssDiag(samples),
     destOrthancPeakMB: r2(med(samples.map((s) => kibToMB(s.destPeakKiB)))),
-    retries: max(samples.map((s) => s.retries)),
-    quarantined: max(samples.map((s) => s.quarantined)),
+    ...troubleDiag(samples),
   } : null;
   const diagnosis: Record<string, unknown> = {
     ceiling: ceiling.length ? {
@@ -735,18 +597,7 @@ async function main(): Promise<number> {
   for (const v of variants) diagnosis[v.id] = diag(ex[v.id]);
 
   // ---- CPU profile of one extra STOW-RS export, when the target fails (or asked for)
-  let profiles: ThreadProfile[] = [];
-  let profiled: ExportSample | null = null;
-  const wantProfile = PROFILE === '1' || (PROFILE !== '0' && !(mainRatio !== null && mainRatio >= TARGET_EXPORT_VS_CEILING));
-  if (wantProfile) {
-    log('profiling one extra STOW-RS export (node --cpu-prof on the gateway: main thread and workers) ...');
-    try {
-      ({ profiles, sample: profiled } = await profileExport(source, studyUids));
-    } catch (err) {
-      errors.push({ round: 0, measure: 'cpu profile', error: (err as Error).message.slice(0, 4000) });
-      log(`profiling FAILED: ${(err as Error).message}`);
-    }
-  }
+  const { profiles, sample: profiled } = await profiledRun(wantProfile(PROFILE, mainRatio !== null && mainRatio >= TARGET_EXPORT_VS_CEILING), 'STOW-RS export', () => profileExport(source, studyUids), errors, log);
 
   // ---- the large study (its own source Orthanc; the main one is no longer needed)
   let large: LargeResult | null = null;
@@ -761,7 +612,7 @@ async function main(): Promise<number> {
     } else {
       const lCeil = large.ceiling && lBytes ? lBytes / 1e6 / large.ceiling.seconds : null;
       const lExp = le && lBytes ? lBytes / 1e6 / le.seconds : null;
-      rows.push({ id: 'large.ceiling.mbps', measure: `large study (${LARGE_INSTANCES} x ${LARGE_FRAMES} frames): plain WADO-RS`, value: pm(lCeil), unit: 'MB/s', reference: '-', ratio: null, target: '-', status: 'info' });
+      rows.push(infoRow('large.ceiling.mbps', `large study (${LARGE_INSTANCES} x ${LARGE_FRAMES} frames): plain WADO-RS`, pm(lCeil), 'MB/s'));
       rows.push({ id: 'large.export.mbps', measure: 'large study: export job -> folder', value: pm(lExp), unit: 'MB/s', reference: 'its WADO-RS', ratio: r3(ratio(lExp, lCeil)), target: '-', status: 'info', note: le ? `job ${le.state}, ${le.seconds.toFixed(1)} s` : undefined });
       rows.push({
         id: 'large.rss', measure: 'large study: gateway peak RSS (VmHWM)', value: pm(lPeak, 0), unit: 'MB', reference: `${TARGET_RSS_MB} MB`, ratio: r3(ratio(lPeak, TARGET_RSS_MB)),
@@ -793,9 +644,7 @@ async function main(): Promise<number> {
 
   const loadAfter = os.loadavg();
   const out = {
-    benchmark: 'export',
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
+    ...runTimes('export', started),
     studies: STUDIES,
     instances: N,
     rounds: RUNS,
@@ -811,12 +660,7 @@ async function main(): Promise<number> {
       order: `interleaved rounds: ceiling, ${variants.map((v) => v.id).join(', ')}; medians`,
     },
     machine: {
-      cores: NPROC,
-      memMB: Math.round(os.totalmem() / 1e6),
-      loadavgBefore: loadBefore.map((x) => round(x, 2)),
-      loadavgAfter: loadAfter.map((x) => round(x, 2)),
-      cpuPressureBefore: pressureBefore,
-      cpuPressureAfter: cpuPressure(),
+      ...machineInfo(NPROC, loadBefore, loadAfter),
       /** This bench process's own peak RSS (it streams the large files, never holds them). */
       benchProcessPeakMB: round((process.resourceUsage().maxRSS * 1024) / 1e6, 1),
     },
@@ -826,16 +670,14 @@ async function main(): Promise<number> {
     diagnosis,
     samples: { ceiling, ...ex },
     large,
-    profiles: profiles.map((p) => ({ ...p, file: path.basename(p.file), busyMs: busyMs(p) })),
+    profiles: profilesJson(profiles),
     profiledRun: profiled,
     errors,
   };
-  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
-  fs.writeFileSync(RESULTS, `${JSON.stringify(out, null, 2)}\n`);
+  writeJson(RESULTS, out);
 
-  console.log(`\ndeid-gateway export jobs: ${STUDIES} studies, ${N} CT instances (${corpusMB.toFixed(1)} MB), ${RUNS} round(s), medians; ${NPROC} cores; load ${loadBefore.map((x) => x.toFixed(2)).join(' ')} -> ${loadAfter.map((x) => x.toFixed(2)).join(' ')}\n`);
-  console.log(table(rows));
-  for (const r of rows) if (r.note) console.log(`  ${r.id}: ${r.note}`);
+  console.log(`\ndeid-gateway export jobs: ${STUDIES} studies, ${N} CT instances (${corpusMB.toFixed(1)} MB), ${RUNS} round(s), medians; ${NPROC} cores; ${loadLine(loadBefore, loadAfter)}\n`);
+  printTable(rows);
   const c = diagnosis.ceiling as { seconds: number; sourceOrthancCpuMsPerInstance: number; clientCpuMsPerInstance: number; machineCoresBusy: number; measuredProcessesCoresBusy: number } | null;
   if (c) console.log(`\nceiling: ${c.seconds} s; source Orthanc CPU ${c.sourceOrthancCpuMsPerInstance} ms/inst, client ${c.clientCpuMsPerInstance} ms/inst; machine ${c.machineCoresBusy} of ${NPROC} cores busy (${c.measuredProcessesCoresBusy} by these two)`);
   for (const v of variants) {
@@ -847,39 +689,9 @@ async function main(): Promise<number> {
   }
   if (diagnosis.large) console.log(`\nlarge study: ${JSON.stringify(diagnosis.large)}`);
   if (profiled) console.log(`\nprofiled STOW-RS export (not in the table): ${profiled.seconds.toFixed(2)} s, all in the spool at ${profiled.retrievedSeconds?.toFixed(2) ?? '-'} s`);
-  for (const p of profiles) {
-    if (busyMs(p) < 200) continue; // an idle thread
-    console.log(`\n${formatHotspots({ ...p, file: `${path.basename(p.file)}, ${busyMs(p)} ms busy`, bySelf: p.bySelf.slice(0, 12), byTotal: p.byTotal.slice(0, 12) })}`);
-    const busy = p.byModule.filter((m) => m.module !== '(idle)');
-    const all = busy.reduce((a, m) => a + m.ms, 0);
-    console.log(`  busy time by innermost package/folder on the stack (native calls count for their caller):\n${busy.slice(0, 14).map((m) => `    ${String(m.ms).padStart(6)} ms ${(100 * m.ms / Math.max(1, all)).toFixed(1).padStart(5)}%  ${m.module}`).join('\n')}`);
-  }
-  if (errors.length) {
-    console.log(`\n${errors.length} run(s) FAILED (left out of the medians):`);
-    for (const e of errors) console.log(`  round ${e.round} ${e.measure}: ${e.error.split('\n')[0]}`);
-  }
-  const failed = rows.filter((r) => r.status === 'FAIL');
-  console.log(`\n${failed.length ? `TARGETS MISSED: ${failed.map((r) => r.id).join(', ')}` : 'all targets met'}; JSON: ${path.relative(REPO, RESULTS)}`);
+  printProfiles(profiles);
+  printVerdict(rows, errors, REPO, RESULTS);
   return 0;
 }
 
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: stopping every peer ...`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-main()
-  .then(async (code) => {
-    await cleanupAll();
-    process.exitCode = code;
-  })
-  .catch(async (err: Error) => {
-    log(`error: ${err.stack ?? err.message}`);
-    await cleanupAll();
-    process.exitCode = 1;
-  });
+runBench(main, log);

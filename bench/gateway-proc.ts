@@ -1,6 +1,7 @@
-/** /proc readers and small process helpers for bench/gateway.ts (Linux only). */
+/** /proc readers, metrics parsing and small process helpers for bench/gateway.ts and bench/export.ts (Linux only). */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { kibToMB, max, med, r2 } from './report';
 
 /** Clock ticks per second for /proc/<pid>/stat CPU fields. */
 export const CLK_TCK = ((): number => {
@@ -80,3 +81,52 @@ export function metricSum(m: Map<string, number>, name: string): number {
   for (const [k, v] of m) if (k === name || k.startsWith(`${name}{`)) s += v;
   return s;
 }
+
+/** b - a of two cpuSeconds() readings; null when either is missing. */
+export const cpuDelta = (a: number | null, b: number | null): number | null => (a !== null && b !== null ? b - a : null);
+
+/** The gateway's per-instance de-identify / forward timings and its retry and quarantine counters. */
+export interface ForwardStats {
+  deidSecondsAvg: number | null;
+  forwardSecondsAvg: number | null;
+  forwardObservations: number;
+  retries: number;
+  quarantined: number;
+}
+
+export function forwardStats(m: Map<string, number>): ForwardStats {
+  const deidCount = metricSum(m, 'deid_deidentify_seconds_count');
+  const fwdCount = metricSum(m, 'deid_forward_seconds_count');
+  return {
+    deidSecondsAvg: deidCount ? metricSum(m, 'deid_deidentify_seconds_sum') / deidCount : null,
+    forwardSecondsAvg: fwdCount ? metricSum(m, 'deid_forward_seconds_sum') / fwdCount : null,
+    forwardObservations: fwdCount,
+    retries: metricSum(m, 'deid_forward_retries_total'),
+    quarantined: metricSum(m, 'deid_instances_quarantined_total'),
+  };
+}
+
+/** The deid_*, process_* and nodejs_heap_size* series worth keeping in the JSON (no histogram buckets). */
+export function keptMetrics(m: Map<string, number>): Record<string, number> {
+  const keep: Record<string, number> = {};
+  for (const [k, val] of m) if ((k.startsWith('deid_') && !k.includes('_bucket{')) || k.startsWith('process_') || k.startsWith('nodejs_heap_size')) keep[k] = val;
+  return keep;
+}
+
+/** Diagnosis, medians over rounds: de-identify (worker) and forward ms per instance. */
+export const forwardMsDiag = (samples: ForwardStats[]): { deidentifyMsAvg: number | null; forwardMsAvg: number | null } => ({
+  deidentifyMsAvg: r2(med(samples.map((s) => (s.deidSecondsAvg === null ? null : s.deidSecondsAvg * 1000)))),
+  forwardMsAvg: r2(med(samples.map((s) => (s.forwardSecondsAvg === null ? null : s.forwardSecondsAvg * 1000)))),
+});
+
+/** Diagnosis: the gateway's RSS after start (median) and its peak (highest of the rounds), MB. */
+export const gatewayRssDiag = (samples: Array<{ gatewayStartKiB: number | null; gatewayPeakKiB: number | null }>): { gatewayStartRssMB: number | null; gatewayPeakMB: number | null } => ({
+  gatewayStartRssMB: r2(med(samples.map((s) => kibToMB(s.gatewayStartKiB)))),
+  gatewayPeakMB: r2(max(samples.map((s) => kibToMB(s.gatewayPeakKiB)))),
+});
+
+/** Diagnosis: the most forward retries and quarantined instances of any round. */
+export const troubleDiag = (samples: ForwardStats[]): { retries: number | null; quarantined: number | null } => ({
+  retries: max(samples.map((s) => s.retries)),
+  quarantined: max(samples.map((s) => s.quarantined)),
+});

@@ -1,13 +1,17 @@
 /**
- * Diagnosis helpers for bench/gateway.ts (never used for the timed measures):
+ * Diagnosis helpers for bench/gateway.ts and bench/export.ts (never used for the timed measures):
  *  - the gateway under `node --cpu-prof` (main thread and worker threads write their own
  *    .cpuprofile; `--cpu-prof` is not allowed in NODE_OPTIONS, so this spawns the CLI itself,
  *    like test/support/gateway-process.ts does);
+ *    and the hotspots of its threads' profiles;
  *  - a counting HTTP proxy in front of Orthanc: how many STOW-RS requests, how many bytes each.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { formatHotspots, ProfileSummary, summarizeProfile } from './cpu-profile';
+import { RunError } from './report';
 import { GatewayProcess, startGatewayProcess } from '../test/support/gateway-process';
 
 /** The gateway process of the tests, under `node --cpu-prof` (every thread writes a profile). */
@@ -121,4 +125,52 @@ export function timeByModule(file: string): Array<{ module: string; ms: number }
     ms.set(c, (ms.get(c) ?? 0) + dt);
   }
   return [...ms].map(([module, v]) => ({ module, ms: Math.round(v) })).sort((a, b) => b.ms - a.ms);
+}
+
+/** One thread's profile: its hotspots and its time by package/folder. */
+export type ThreadProfile = ProfileSummary & { byModule: Array<{ module: string; ms: number }> };
+
+/** Sampled time minus idle. */
+export const busyMs = (p: ProfileSummary): number => p.totalMs - (p.bySelf.find((h) => h.fn === '(idle)')?.selfMs ?? 0);
+
+/** Profile when asked (`setting` '1'), never ('0'), or by default when the target is missed (or not measured). */
+export const wantProfile = (setting: string | undefined, targetMet: boolean): boolean => setting === '1' || (setting !== '0' && !targetMet);
+
+/** The .cpuprofile files in `dir` (but those in `before`), summarised; busiest thread first. */
+export function threadProfiles(dir: string, repo: string, before: Set<string> = new Set()): ThreadProfile[] {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f)).map((f) => path.join(dir, f));
+  const summaries = files.map((f) => ({ ...summarizeProfile(f, 25, repo), byModule: timeByModule(f) }));
+  return summaries.sort((a, b) => busyMs(b) - busyMs(a));
+}
+
+/** The profiles as the JSON keeps them: file names only, with their busy time. */
+export const profilesJson = (profiles: ThreadProfile[]) => profiles.map((p) => ({ ...p, file: path.basename(p.file), busyMs: busyMs(p) }));
+
+/** Hotspots and busy time by package/folder of every thread busy for 200 ms or more. */
+export function printProfiles(profiles: ThreadProfile[]): void {
+  for (const p of profiles) {
+    if (busyMs(p) < 200) continue; // an idle thread
+    console.log(`\n${formatHotspots({ ...p, file: `${path.basename(p.file)}, ${busyMs(p)} ms busy`, bySelf: p.bySelf.slice(0, 12), byTotal: p.byTotal.slice(0, 12) })}`);
+    const busy = p.byModule.filter((m) => m.module !== '(idle)');
+    const all = busy.reduce((a, m) => a + m.ms, 0);
+    console.log(`  busy time by innermost package/folder on the stack (native calls count for their caller):\n${busy.slice(0, 14).map((m) => `    ${String(m.ms).padStart(6)} ms ${(100 * m.ms / Math.max(1, all)).toFixed(1).padStart(5)}%  ${m.module}`).join('\n')}`);
+  }
+}
+
+/**
+ * One extra run under `node --cpu-prof` (`fn`), when `want`: its thread profiles and its sample;
+ * a failure is logged and kept in `errors` (round 0, 'cpu profile'), never the end of the benchmark.
+ */
+export async function profiledRun<S>(
+  want: boolean, what: string, fn: () => Promise<{ profiles: ThreadProfile[]; sample: S }>, errors: RunError[], log: (s: string) => void,
+): Promise<{ profiles: ThreadProfile[]; sample: S | null }> {
+  if (!want) return { profiles: [], sample: null };
+  log(`profiling one extra ${what} (node --cpu-prof on the gateway: main thread and workers) ...`);
+  try {
+    return await fn();
+  } catch (err) {
+    errors.push({ round: 0, measure: 'cpu profile', error: (err as Error).message.slice(0, 4000) });
+    log(`profiling FAILED: ${(err as Error).message}`);
+    return { profiles: [], sample: null };
+  }
 }

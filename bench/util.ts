@@ -1,6 +1,7 @@
 /** Small helpers shared by the benchmark scripts (timing, child processes, file walking). */
 import { spawn, SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const median = (xs: number[]): number => {
@@ -77,3 +78,22 @@ export const round = (n: number, digits = 2): number => {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 };
+
+/** The benchmarks' work folder (corpus cache, peers' folders): $BENCH_DIR, default $TMPDIR/deid-bench. */
+export const benchWorkDir = (): string => path.resolve(process.env.BENCH_DIR ?? path.join(os.tmpdir(), 'deid-bench'));
+
+/**
+ * The settings bench:gateway and bench:export both read, from BENCH_<NAME>_RUNS (rounds, default
+ * 3), _DIAG=0 (skip the diagnosis variants), _PROFILE=1|0 (always / never profile; unset: when
+ * the target fails), _RESULTS (default bench/results/<name>-latest.json); and the work folder.
+ */
+export function benchSettings(repo: string, name: string): { runs: number; diag: boolean; profile: string | undefined; work: string; results: string } {
+  const env = (k: string): string | undefined => process.env[`BENCH_${name.toUpperCase()}_${k}`];
+  return {
+    runs: Math.max(1, Number(env('RUNS') ?? 3)),
+    diag: env('DIAG') !== '0',
+    profile: env('PROFILE'),
+    work: benchWorkDir(),
+    results: path.resolve(env('RESULTS') ?? path.join(repo, `bench/results/${name}-latest.json`)),
+  };
+}
