@@ -74,6 +74,10 @@ export type AuditEvent =
   /** The query's result: how many studies, and their keyed hashes. */
   | { type: 'export.found'; job: string; studies: number; studyHashes: HexHash[] }
   | { type: 'export.retrieved'; job: string; studyHash: HexHash; seriesHash: HexHash; instances: number; missing: number; code?: string }
+  /** The series of a study could not be listed (after retries): none of it was retrieved. */
+  | { type: 'export.study-failed'; job: string; studyHash: HexHash; code: string }
+  /** A job folder without a readable job.json, found at start and left alone. */
+  | { type: 'export.unreadable'; job: string }
   | {
       type: 'export.finished';
       job: string;

@@ -48,8 +48,9 @@ export class ExportManager {
    * routed by the job's route and counted by the job, so the job must be known when they come.
    */
   load(): void {
-    const { jobs } = this.d.store.loadAll();
+    const { jobs, unreadable } = this.d.store.loadAll();
     for (const job of jobs) this.jobs.set(job.record.id, job);
+    for (const id of unreadable) this.d.audit({ type: 'export.unreadable', job: id });
   }
 
   /** Queues the unfinished jobs again (they skip what their log shows as spooled) and runs them. */

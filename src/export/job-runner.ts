@@ -70,6 +70,7 @@ export class JobRunner {
     } catch (err) {
       if (signal.aborted || !(err instanceof JobFailure)) throw err;
       this.d.store.append(job, { e: 'study-error', study: studyKey, code: err.code, error: err.message });
+      this.d.audit({ type: 'export.study-failed', job: job.record.id, studyHash: studyKey, code: err.code });
       return;
     }
     const todo = series.filter((s) => !job.seriesDone(studyKey, this.d.keyedHash(s.seriesUid)));

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import type { AuditEvent } from '../../src/audit/events';
 import { ExportsSchema, RouteSchema } from '../../src/config/schema';
 import { JobProgress } from '../../src/export/job-progress';
 import { JobRunner, RunnerDeps } from '../../src/export/job-runner';
@@ -77,6 +78,7 @@ async function setup(source: ScriptedSource, preload?: (store: JobStore, job: Jo
   const store = new JobStore(path.join(dir, 'jobs'));
   const job = store.create({ id: store.newId(), createdAt: new Date().toISOString(), requestedBy: 'test', source: 'scripted', query: { patientIds: ['P'] }, route: RouteSchema.parse({ name: 'r', destinations: ['d'] }) });
   preload?.(store, job);
+  const audits: AuditEvent[] = [];
   const deps: RunnerDeps = {
     store, spool,
     limits: ExportsSchema.parse({ maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 2 }),
@@ -85,9 +87,9 @@ async function setup(source: ScriptedSource, preload?: (store: JobStore, job: Jo
     expect: () => () => undefined,
     settled: async () => undefined, // the pipeline is not part of this test
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    audit: () => undefined,
+    audit: (e) => void audits.push(e),
   };
-  return { spool, store, job, run: () => new JobRunner(deps, source).run(job, new AbortController().signal) };
+  return { spool, store, job, audits, run: () => new JobRunner(deps, source).run(job, new AbortController().signal) };
 }
 
 test('every listed instance is retrieved once into the spool, tagged with the job', async () => {
@@ -121,9 +123,10 @@ test('transient failures are retried with a logged backoff; a source that keeps 
 test('a permanent failure is not retried: the study is reported and the job goes on', async () => {
   const source = new ScriptedSource({ '1.1': { '1.1.1': ['1.1.1.1'] }, '1.2': { '1.2.1': ['1.2.1.1'] } });
   source.seriesFailure = new SourceError('QIDO /studies/{study}/series: HTTP 403', false, 403);
-  const { job, run } = await setup(source);
+  const { job, audits, run } = await setup(source);
   await run();
   assert.equal(source.calls.filter((c) => c === 'findSeries 1.1').length, 1);
+  assert.deepEqual(audits.filter((e) => e.type === 'export.study-failed'), [{ type: 'export.study-failed', job: job.record.id, studyHash: 'h(1.1)', code: 'SERIES_QUERY_FAILED_403' }]);
   const s = job.status();
   assert.deepEqual([s.studies.found, s.studies.failed, s.instances.retrieved], [2, 1, 1]);
   assert.deepEqual(s.errors.map((e) => e.code), ['SERIES_QUERY_FAILED_403']);
