@@ -64,6 +64,8 @@ export class JobProgress {
   /** Spool entry id -> how the pipeline ended it. */
   private readonly settled = new Map<string, Extract<JobEvent, { e: 'settled' }>>();
   private bytes = 0;
+  /** Spooled entries not settled yet, kept as a count: the pipeline asks after every settle. */
+  private unsettled = 0;
   private readonly recentSettles: number[] = [];
 
   constructor(readonly record: JobRecord) {}
@@ -87,6 +89,7 @@ export class JobProgress {
         break;
       case 'spooled':
         if (!this.spooledSops.has(ev.sop)) this.bytes += ev.bytes;
+        if (!this.spooled.has(ev.spoolId) && !this.settled.has(ev.spoolId)) this.unsettled++;
         this.spooled.set(ev.spoolId, { sop: ev.sop, study: ev.study });
         this.spooledSops.add(ev.sop);
         this.studies.get(ev.study)?.sops.add(ev.sop);
@@ -103,7 +106,10 @@ export class JobProgress {
         this.studies.get(ev.study)!.error = { code: ev.code, error: ev.error };
         break;
       case 'settled':
-        if (!this.settled.has(ev.spoolId)) this.recentSettles.push(Date.parse(at));
+        if (!this.settled.has(ev.spoolId)) {
+          this.recentSettles.push(Date.parse(at));
+          if (this.spooled.has(ev.spoolId)) this.unsettled--;
+        }
         this.settled.set(ev.spoolId, ev);
         break;
       case 'retry':
@@ -133,15 +139,9 @@ export class JobProgress {
     return this.spooledSops.has(sop);
   }
 
-  /** This spool entry belongs to the job and has not been settled yet. */
-  awaits(spoolId: string): boolean {
-    return this.spooled.has(spoolId) && !this.settled.has(spoolId);
-  }
-
   /** Every retrieved instance has been forwarded, quarantined or dropped. */
   allSettled(): boolean {
-    for (const id of this.spooled.keys()) if (!this.settled.has(id)) return false;
-    return true;
+    return this.unsettled === 0;
   }
 
   /** Instances (sop keys) by final outcome: delivered wins over a quarantined second copy. */
@@ -221,7 +221,7 @@ export class JobProgress {
       profile: this.record.route.profile,
       studies: { found: this.studies.size, done: studiesDone, failed: studiesFailed },
       series: { found: seriesFound, retrieved: seriesRetrieved },
-      instances: { found, retrieved: this.spooledSops.size, done, failed, pending: [...this.spooled.keys()].filter((id) => !this.settled.has(id)).length },
+      instances: { found, retrieved: this.spooledSops.size, done, failed, pending: this.unsettled },
       bytes: this.bytes,
       rate: Math.round(effective * 10) / 10,
       etaSeconds: this.isTerminal() ? 0 : effective > 0 ? Math.round(remaining / effective) : null,
