@@ -243,7 +243,7 @@ export class ExportManager {
       newUid: (v) => this.d.newUid(v),
       audit: (e) => this.d.audit(e),
       sleep: defaultSleep,
-      expect: (job, _study, _series, sops, arrived) => {
+      expect: (job, sops, arrived) => {
         for (const sop of sops) this.expected.set(sop, { job, arrived });
         return () => {
           for (const sop of sops) if (this.expected.get(sop)?.job === job) this.expected.delete(sop);

@@ -18,12 +18,31 @@ export interface RunnerDeps {
    * C-MOVE sources: announce the instances about to arrive at our SCP for this job, and where
    * they belong (the gateway calls `arrived` when they do); returns the undo.
    */
-  expect(job: JobProgress, studyKey: string, seriesKey: string, sopInstanceUids: string[], arrived: (a: Arrived) => void): () => void;
+  expect(job: JobProgress, sopInstanceUids: string[], arrived: (a: Arrived) => void): () => void;
   /** Resolves once every retrieved instance of the job has left the pipeline (or the signal aborts). */
   settled(job: JobProgress, signal: AbortSignal): Promise<void>;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   audit(event: AuditEvent): void;
 }
+
+/** One series being retrieved: where its instances go and how their arrival is recorded. */
+interface SeriesTask {
+  job: JobProgress;
+  studyKey: string;
+  seriesKey: string;
+  series: SeriesRef;
+  signal: AbortSignal;
+  arrived(a: Arrived): void;
+  sink: RetrieveSink;
+}
+
+/** A listed instance with the keyed hash of its SOP Instance UID (computed once). */
+interface KeyedInstance {
+  ref: InstanceRef;
+  key: string;
+}
+
+const missingOf = (job: JobProgress, instances: KeyedInstance[]): KeyedInstance[] => instances.filter((i) => !job.hasSpooled(i.key));
 
 /** Why a job stopped before its end (the message is free of PHI). */
 export class JobFailure extends Error {
@@ -79,19 +98,22 @@ export class JobRunner {
 
   private async series(job: JobProgress, studyKey: string, series: SeriesRef, signal: AbortSignal): Promise<void> {
     const seriesKey = this.d.keyedHash(series.seriesUid);
+    const arrived = (a: Arrived): void => this.arrived(job, studyKey, seriesKey, a);
+    const t: SeriesTask = { job, studyKey, seriesKey, series, signal, arrived, sink: spoolSink(this.d.spool, job.record.id, arrived) };
     let failure: JobFailure | undefined;
-    let instances: InstanceRef[] = [];
+    let instances: KeyedInstance[] = [];
     try {
-      if (await this.wholeSeriesFirst(job, studyKey, seriesKey, series, signal)) return this.seriesDone(job, studyKey, seriesKey, job.spooledIn(studyKey, seriesKey), 0);
-      instances = await this.attempt(job, signal, 'INSTANCE_QUERY_FAILED', () => this.source.findInstances(series.studyUid, series.seriesUid, signal));
+      if (await this.wholeSeriesFirst(t)) return this.seriesDone(t, job.spooledIn(studyKey, seriesKey), 0);
+      const listed = await this.attempt(job, signal, 'INSTANCE_QUERY_FAILED', () => this.source.findInstances(series.studyUid, series.seriesUid, signal));
+      instances = listed.map((ref) => ({ ref, key: this.d.keyedHash(ref.sopInstanceUid) }));
       this.d.store.append(job, { e: 'series', study: studyKey, series: seriesKey, instances: instances.length });
-      failure = await this.retrieve(job, studyKey, seriesKey, series, instances, signal);
+      failure = await this.retrieve(t, instances);
     } catch (err) {
       if (signal.aborted || !(err instanceof JobFailure)) throw err;
       failure = err;
     }
-    const missing = instances.length ? instances.filter((i) => !job.hasSpooled(this.d.keyedHash(i.sopInstanceUid))).length : series.numberOfInstances ?? 0;
-    this.seriesDone(job, studyKey, seriesKey, instances.length, missing, failure);
+    const missing = instances.length ? missingOf(job, instances).length : series.numberOfInstances ?? 0;
+    this.seriesDone(t, instances.length, missing, failure);
   }
 
   /**
@@ -102,63 +124,58 @@ export class JobRunner {
    * retrieves what is missing. C-MOVE needs the SOP Instance UIDs beforehand (to attribute the
    * arrivals), so it always lists.
    */
-  private async wholeSeriesFirst(job: JobProgress, studyKey: string, seriesKey: string, series: SeriesRef, signal: AbortSignal): Promise<boolean> {
-    const expected = series.numberOfInstances ?? 0;
-    if (this.source.delivery !== 'sink' || expected <= 0 || job.spooledIn(studyKey, seriesKey) > 0) return false;
-    await this.waitForRoom(signal);
-    const sink = spoolSink(this.d.spool, job.record.id, (a) => this.arrived(job, studyKey, seriesKey, a));
+  private async wholeSeriesFirst(t: SeriesTask): Promise<boolean> {
+    const expected = t.series.numberOfInstances ?? 0;
+    if (this.source.delivery !== 'sink' || expected <= 0 || t.job.spooledIn(t.studyKey, t.seriesKey) > 0) return false;
+    await this.waitForRoom(t.signal);
     try {
-      await this.source.retrieveSeries(series, sink, { signal });
+      await this.source.retrieveSeries(t.series, t.sink, { signal: t.signal });
     } catch (err) {
-      if (signal.aborted || !(err instanceof SourceError)) throw err;
+      if (t.signal.aborted || !(err instanceof SourceError)) throw err;
       return false; // the listing path retries what is missing, with backoff
     }
-    const got = job.spooledIn(studyKey, seriesKey);
+    const got = t.job.spooledIn(t.studyKey, t.seriesKey);
     if (got < expected) return false;
-    this.d.store.append(job, { e: 'series', study: studyKey, series: seriesKey, instances: got });
+    this.d.store.append(t.job, { e: 'series', study: t.studyKey, series: t.seriesKey, instances: got });
     return true;
   }
 
-  private seriesDone(job: JobProgress, studyKey: string, seriesKey: string, instances: number, missing: number, failure?: JobFailure): void {
+  private seriesDone(t: SeriesTask, instances: number, missing: number, failure?: JobFailure): void {
     const why = missing && failure ? { code: failure.code, error: failure.message } : missing ? { code: 'NOT_RETRIEVED', error: 'the source did not send every instance it listed' } : {};
-    this.d.store.append(job, { e: 'series-done', study: studyKey, series: seriesKey, missing, ...why });
+    this.d.store.append(t.job, { e: 'series-done', study: t.studyKey, series: t.seriesKey, missing, ...why });
     this.d.audit({
-      type: 'export.retrieved', job: job.record.id, studyHash: studyKey, seriesHash: seriesKey, instances, missing,
+      type: 'export.retrieved', job: t.job.record.id, studyHash: t.studyKey, seriesHash: t.seriesKey, instances, missing,
       ...('code' in why ? { code: why.code } : {}),
     });
   }
 
   /** Retrieves what is missing until nothing is or the attempts are spent; returns the last failure. */
-  private async retrieve(job: JobProgress, studyKey: string, seriesKey: string, series: SeriesRef, instances: InstanceRef[], signal: AbortSignal): Promise<JobFailure | undefined> {
-    const sink = spoolSink(this.d.spool, job.record.id, (a) => this.arrived(job, studyKey, seriesKey, a));
+  private async retrieve(t: SeriesTask, instances: KeyedInstance[]): Promise<JobFailure | undefined> {
     let last: JobFailure | undefined;
     for (let attempt = 1; attempt <= this.d.limits.maxAttempts; attempt++) {
-      const missing = instances.filter((i) => !job.hasSpooled(this.d.keyedHash(i.sopInstanceUid)));
+      const missing = missingOf(t.job, instances);
       if (!missing.length) return undefined;
-      await this.waitForRoom(signal);
+      await this.waitForRoom(t.signal);
       try {
-        await this.retrieveOnce(job, series, missing, missing.length === instances.length, sink, signal, (a) => this.arrived(job, studyKey, seriesKey, a));
+        await this.retrieveOnce(t, missing.map((m) => m.ref), missing.length === instances.length);
         last = undefined;
       } catch (err) {
-        if (signal.aborted) throw err;
+        if (t.signal.aborted) throw err;
         last = asFailure(err, 'RETRIEVE_FAILED');
         if (!(err instanceof SourceError && err.transient)) return last;
       }
-      const still = instances.filter((i) => !job.hasSpooled(this.d.keyedHash(i.sopInstanceUid))).length;
-      if (still && attempt < this.d.limits.maxAttempts) await this.backoff(job, attempt, last?.code ?? 'NOT_RETRIEVED', signal);
+      if (missingOf(t.job, instances).length && attempt < this.d.limits.maxAttempts) await this.backoff(t.job, attempt, last?.code ?? 'NOT_RETRIEVED', t.signal);
     }
     return last;
   }
 
-  private async retrieveOnce(
-    job: JobProgress, series: SeriesRef, missing: InstanceRef[], whole: boolean, sink: RetrieveSink, signal: AbortSignal, arrived: (a: Arrived) => void,
-  ): Promise<void> {
+  private async retrieveOnce(t: SeriesTask, missing: InstanceRef[], whole: boolean): Promise<void> {
     const undo = this.source.delivery === 'c-move'
-      ? this.d.expect(job, this.d.keyedHash(series.studyUid), this.d.keyedHash(series.seriesUid), missing.map((i) => i.sopInstanceUid), arrived)
+      ? this.d.expect(t.job, missing.map((i) => i.sopInstanceUid), t.arrived)
       : () => undefined;
     try {
-      if (whole) await this.source.retrieveSeries(series, sink, { signal });
-      else await this.source.retrieveInstances(missing, sink, { signal });
+      if (whole) await this.source.retrieveSeries(t.series, t.sink, { signal: t.signal });
+      else await this.source.retrieveInstances(missing, t.sink, { signal: t.signal });
     } finally {
       undo();
     }
