@@ -12,6 +12,9 @@ import { hashRange, pixelHashOfFile } from './pixel-hash';
 import { settingsForRoute } from './route-settings';
 import { selectRoutes } from './routing';
 
+/** Export-job engines kept per worker (jobs running at once are few; older ones are rebuilt if needed). */
+const JOB_ENGINES = 8;
+
 export interface EntryTask {
   id: string;
   file: string;
@@ -48,6 +51,7 @@ export type EntryResult =
  */
 export class EntryProcessor {
   private readonly engines = new Map<string, Engine>();
+  private readonly jobEngines = new Map<string, Engine>();
 
   constructor(private readonly config: Config, private readonly secret: Buffer, private readonly outDir: string, private readonly lookup?: ReadonlyMap<string, string>) {
     for (const route of config.routes) {
@@ -75,8 +79,9 @@ export class EntryProcessor {
         return el && !el.items ? stringValue(ds.src, el) : '';
       };
       const live = routes.filter((r) => !r.drop);
-      const anyEngine = this.engineFor(live[0]);
-      const results = live.map((r) => this.runRoute(r, task, opened.instance));
+      const engineOf = (r: RouteConfig): Engine => (task.route ? this.jobEngine(task.route) : this.engines.get(r.name)!);
+      const anyEngine = engineOf(live[0]);
+      const results = live.map((r) => this.runRoute(r, engineOf(r), task, opened.instance));
       return {
         kind: 'routed',
         results,
@@ -88,19 +93,24 @@ export class EntryProcessor {
     }
   }
 
-  /** The configured route's engine, or one built (once) for an export job's own route. */
-  private engineFor(route: RouteConfig): Engine {
-    const key = this.config.routes.some((r) => r.name === route.name && JSON.stringify(r) === JSON.stringify(route)) ? route.name : `job:${JSON.stringify(route)}`;
-    let engine = this.engines.get(key);
-    if (!engine) {
+  /**
+   * The engine of an export job's route (a copy of a configured route, or the job's own profile
+   * and destinations), built once per distinct route; the few most recent are kept.
+   */
+  private jobEngine(route: RouteConfig): Engine {
+    const key = JSON.stringify(route);
+    let engine = this.jobEngines.get(key);
+    if (engine) {
+      this.jobEngines.delete(key); // re-inserted below: most recently used last
+    } else {
       engine = new Engine(settingsForRoute(route, this.config.pseudonyms, this.lookup), this.secret);
-      this.engines.set(key, engine);
+      if (this.jobEngines.size >= JOB_ENGINES) this.jobEngines.delete(this.jobEngines.keys().next().value as string);
     }
+    this.jobEngines.set(key, engine);
     return engine;
   }
 
-  private runRoute(route: RouteConfig, task: EntryTask, instance: ReturnType<typeof openInstance>['instance']): RouteResult {
-    const engine = this.engineFor(route);
+  private runRoute(route: RouteConfig, engine: Engine, task: EntryTask, instance: ReturnType<typeof openInstance>['instance']): RouteResult {
     const outcome = engine.process(instance);
     if (outcome.kind !== 'forward') return { route: route.name, kind: outcome.kind, code: outcome.code, reason: outcome.reason };
     const o = outcome.output;

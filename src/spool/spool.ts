@@ -161,6 +161,7 @@ export class Spool {
     else if (this.incoming.includes(id)) from = 'incoming';
     else throw new SpoolError('NOT_FOUND', `no processing or incoming spool entry ${id}`);
     this.take(from === 'processing' ? this.processing : this.incoming, id, from);
+    this.metas.delete(id);
     const meta = this.readSidecarSync(from, id).meta;
     const side: Sidecar = { id, stage, code, reason, meta, at: new Date().toISOString() };
     try {
