@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import type { JobStatus } from '../export/job-progress';
+import { TERMINAL_STATES } from '../export/job-types';
 import type { ExportQuery } from '../export/types';
 import { createProgress } from '../folder/progress';
 import { loadCliConfig } from './cli-config';
@@ -77,7 +78,7 @@ async function follow(get: () => Promise<JobStatus>, intervalMs: number): Promis
   for (;;) {
     const s = await get();
     progress.tick(s.instances.done + s.instances.failed, s.instances.found || null);
-    if (['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(s.state)) {
+    if (TERMINAL_STATES.includes(s.state)) {
       progress.stop();
       return s;
     }

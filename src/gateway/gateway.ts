@@ -173,8 +173,7 @@ export async function startGateway(config: Config, configHash: string): Promise<
 /** A DIMSE source sends C-MOVE sub-operations as its own AE: it is a known caller of our SCP. */
 function withSourceCallers(config: Config): Config['dimse'] {
   const extra = Object.values(config.sources)
-    .filter((s) => s.type === 'dimse' && s.retrieve === 'c-move')
-    .map((s) => ({ aeTitle: (s as { aeTitle: string }).aeTitle, hosts: [] as string[] }))
+    .flatMap((s) => (s.type === 'dimse' && s.retrieve === 'c-move' ? [{ aeTitle: s.aeTitle, hosts: [] as string[] }] : []))
     .filter((c) => !config.dimse.callers.some((k) => k.aeTitle === c.aeTitle));
   return extra.length ? { ...config.dimse, callers: [...config.dimse.callers, ...extra] } : config.dimse;
 }
