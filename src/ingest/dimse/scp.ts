@@ -4,6 +4,7 @@ import { association as assoc, Dataset, Implementation, requests, responses, Scp
 import type { Config } from '../../config/schema';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/meta';
 import type { AssociationPolicy } from './association-policy';
+import { encodeResponseCommand } from './command-set';
 import { ContextResult, DimseStatus, RejectReason, RejectResult, RejectSource, statusForOutcome, StoreOutcome } from './statuses';
 import { ReceivedDataset, StoreResult, StoreStream } from './store-stream';
 import type { ExportArrival, ExportAttribution, IngestEvent, IngestSink, ReceiveMeta } from './types';
@@ -162,7 +163,7 @@ export class IngestScp extends Scp {
     this.#safely(() => {
       const response = responses.CEchoResponse.fromRequest(request);
       response.setStatus(DimseStatus.Success);
-      callback(response);
+      callback(withOwnCommandEncoding(response));
     });
   }
 
@@ -244,7 +245,7 @@ export class IngestScp extends Scp {
         const comment = outcome === 'quarantined' ? `cannot understand, quarantined (${safeCode(code)})` : ERROR_COMMENTS[outcome];
         response.setErrorComment(comment.slice(0, ERROR_COMMENT_MAX));
       }
-      callback(response);
+      callback(withOwnCommandEncoding(response));
     });
   }
 
@@ -291,6 +292,17 @@ export class IngestScp extends Scp {
       /* the connection is going away or the library failed; nothing useful to do */
     }
   }
+}
+
+/**
+ * The response's command set encoded by ./command-set.ts (fixed at this point: the library only
+ * sends it), not denaturalized by dcmjs for every message; unchanged when that encoder declines.
+ */
+export function withOwnCommandEncoding<T extends responses.CEchoResponse | responses.CStoreResponse>(response: T): T {
+  const command = response.getCommandDataset();
+  const bytes = encodeResponseCommand(command.getElements() as Record<string, unknown>);
+  if (bytes) command.getDenaturalizedCommandDataset = () => bytes;
+  return response;
 }
 
 /** The sink's error code as sent to the peer: a short code, never free text. */
