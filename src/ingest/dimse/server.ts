@@ -4,7 +4,7 @@ import * as tls from 'node:tls';
 import { log as dimseLog } from 'dcmjs-dimse';
 import type { Config } from '../../config/schema';
 import { compileAssociationPolicy, normalizePeerAddress } from './association-policy';
-import { guardPduLengths } from './pdu-guard';
+import { PduFramer } from './pdu-framer';
 import { IngestScp, ScpContext } from './scp';
 import type { ExportAttribution, IngestEvent, IngestSink } from './types';
 
@@ -70,9 +70,10 @@ export async function startDimseServer(
     try {
       socket.setNoDelay(true);
       const peer = normalizePeerAddress(socket.remoteAddress);
-      // Registered before dcmjs-dimse's own 'data' listener (added in the Scp constructor).
-      guardPduLengths(socket, cfg.maxPduLength, () => socket.destroy());
       const scp = new IngestScp(socket, peer, ctx);
+      // After the Scp constructor, which registers dcmjs-dimse's 'data' listener: the framer
+      // takes it over, so the library only ever sees whole PDUs of allowed lengths.
+      PduFramer.takeOver(socket, cfg.maxPduLength, () => socket.destroy());
       scps.add(scp);
       scp.on('networkError', () => socket.destroy());
       socket.once('close', () => {
