@@ -4,6 +4,7 @@ import { CommitResult, SpoolError, SpoolWriter } from './types';
 
 const fsyncAsync = promisify(fs.fsync);
 const closeAsync = promisify(fs.close);
+const openAsync = promisify(fs.open) as (file: string, flags: string, mode: number) => Promise<number>;
 const writeAsync = promisify(fs.write) as (fd: number, buf: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
 
 /** Small writes are gathered up to this size before one write(2). */
@@ -31,7 +32,8 @@ const MAX_PENDING = 4 << 20;
  * letting the DIMSE layer answer a failure status.
  */
 export class TempFileWriter implements SpoolWriter {
-  private fd: number | null;
+  /** Set once the open on the thread pool has finished (every write waits behind it). */
+  private fd: number | null = null;
   private staging = Buffer.allocUnsafe(STAGING);
   private staged = 0;
   private error: Error | null = null;
@@ -53,7 +55,12 @@ export class TempFileWriter implements SpoolWriter {
     /** Undoes what the spool prepared for this entry (its early sidecar) when it is not committed. */
     private readonly discard: () => Promise<void> = async () => undefined,
   ) {
-    this.fd = fs.openSync(partFile, 'wx', 0o644);
+    // Opened on the thread pool: creating a file costs 0.1-0.6 ms here while data is being
+    // written, time the main thread would add to every C-STORE. Writes queue behind the open.
+    this.tail = openAsync(partFile, 'wx', 0o644).then(
+      (fd) => { this.fd = fd; },
+      (err: Error) => { this.error = err; },
+    );
     if (prefix?.length) this.write(prefix);
   }
 
@@ -77,32 +84,38 @@ export class TempFileWriter implements SpoolWriter {
   async commit(): Promise<CommitResult> {
     if (this.closed) throw new SpoolError('WRITER_CLOSED', `spool writer ${this.id} is already committed or aborted`);
     this.closed = true;
-    const fd = this.fd!;
+    let fd: number | null = null;
     try {
       this.flush();
-      this.fd = null;
       await this.tail;
+      fd = this.fd;
+      this.fd = null;
       if (this.error) throw this.error;
-      if (this.fsync) await fsyncAsync(fd);
+      if (this.fsync) await fsyncAsync(fd!);
     } catch (err) {
-      await closeAsync(fd).catch(() => undefined);
-      fs.rmSync(this.partFile, { force: true });
+      if (fd !== null) await closeAsync(fd).catch(() => undefined);
+      if (!this.openFailed()) fs.rmSync(this.partFile, { force: true });
       await this.discard();
       throw err;
     }
-    await closeAsync(fd);
+    await closeAsync(fd!);
     return this.publish(this);
   }
 
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const fd = this.fd!;
-    this.fd = null;
     await this.tail;
-    await closeAsync(fd).catch(() => undefined);
-    fs.rmSync(this.partFile, { force: true });
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) await closeAsync(fd).catch(() => undefined);
+    if (!this.openFailed()) fs.rmSync(this.partFile, { force: true });
     await this.discard();
+  }
+
+  /** The open itself failed: the file at partFile (if any) is not ours to delete. */
+  private openFailed(): boolean {
+    return this.fd === null && (this.error as NodeJS.ErrnoException | null)?.syscall === 'open';
   }
 
   /** Hands the staged bytes to a write of their own; the next ones go to a fresh staging buffer. */
@@ -115,10 +128,10 @@ export class TempFileWriter implements SpoolWriter {
   }
 
   private enqueue(buf: Buffer): void {
-    const fd = this.fd!;
     const at = this.position;
     this.position += buf.length;
-    if (this.pending + buf.length > MAX_PENDING) {
+    const fd = this.fd;
+    if (fd !== null && this.pending + buf.length > MAX_PENDING) {
       // Positional writes: this one may land before the queued ones, the file is the same.
       try {
         writeAllSync(fd, buf, at);
@@ -130,7 +143,7 @@ export class TempFileWriter implements SpoolWriter {
     this.pending += buf.length;
     this.tail = this.tail.then(async () => {
       try {
-        if (!this.error) await writeAll(fd, buf, at);
+        if (!this.error) await writeAll(this.fd!, buf, at);
       } catch (err) {
         this.error = err as Error;
       } finally {

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { openInstance } from '../../src/io/instance-file';
 import { ReceiveMeta, Spool, SpoolError } from '../../src/spool/spool';
+import { waitFor } from '../support/async-peers';
 import { makeImage } from '../support/dicom-builder';
 import { withTempDir } from '../support/tools';
 import { crashVariants } from './variants';
@@ -56,7 +57,13 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
     const cuts = [132, 1000, 1001, 300_000, 301_000, 700_000, bytes.length];
     for (let i = 1; i < cuts.length; i++) w.write(bytes.subarray(cuts[i - 1], cuts[i]));
     assert.equal(w.bytes, bytes.length);
-    assert.equal(ls(path.join(dir, 'tmp')).filter((n) => n.endsWith('.part')).length, 1, 'the instance is on disk in tmp/ before commit');
+    // The part file is created and written on the thread pool while the bytes come, not at
+    // commit (only the last staged chunk, under 256 KiB, waits for it).
+    const part = await waitFor('the part file holding the bytes streamed so far', async () => {
+      const names = ls(path.join(dir, 'tmp')).filter((n) => n.endsWith('.part'));
+      return names.length === 1 && fs.statSync(path.join(dir, 'tmp', names[0])).size >= 301_000 ? names[0] : undefined;
+    }, 10_000);
+    assert.ok(part);
     const r = await w.commit();
     assert.equal(r.status, 'stored');
     assert.deepEqual(fs.readFileSync(r.entry.file), bytes);
@@ -71,6 +78,23 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
     assert.deepEqual(ls(path.join(dir, 'tmp')), []);
     assert.deepEqual(ls(path.join(dir, 'incoming')).sort(), [`${r.entry.id}.dcm`, `${r.entry.id}.json`], 'no sidecar left of the aborted entry');
     assert.deepEqual(spool.counts(), { incoming: 1, processing: 0, quarantine: 0 });
+  });
+});
+
+test('a part file that cannot be created fails the commit (and an abort) with nothing left behind', async () => {
+  await withTempDir(async (dir) => {
+    const spool = await Spool.open(dir, OPTS);
+    fs.rmSync(path.join(dir, 'tmp'), { recursive: true });
+    const w = spool.openWriter(meta('E'));
+    w.write(makeImage());
+    await assert.rejects(w.commit(), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && err.syscall === 'open');
+    const a = spool.openWriter(meta('F'));
+    a.write(Buffer.alloc(10));
+    await a.abort();
+    assert.deepEqual(ls(path.join(dir, 'incoming')), []);
+    assert.deepEqual(spool.counts(), { incoming: 0, processing: 0, quarantine: 0 });
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    assert.equal((await spool.acceptFile(makeImage(), meta('G'))).status, 'stored', 'the spool goes on once the folder is back');
   });
 });
 
