@@ -6,6 +6,7 @@ import { authHeaders } from './auth-header';
 import { Destination, OutgoingInstance, SecretSource, SendResults } from './destination';
 import { PermanentError, TransientError, hex4, httpStatusError } from './errors';
 import { HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
+import { KeepAliveAgent, KeepAliveHttpsAgent } from './keep-alive-agent';
 import type { Readable } from 'node:stream';
 
 export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
@@ -31,7 +32,8 @@ export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
  * - Auth (./auth-header.ts, shared with the DICOMweb export source): `Authorization: Bearer
  *   <token>` or `Basic <base64(user:password)>`, the secret read from its file (trimmed) or
  *   environment variable at every request, so a rotated token is picked up without a restart.
- * - Connections: one keep-alive http.Agent / https.Agent per destination (https: the
+ * - Connections: one keep-alive agent per destination (./keep-alive-agent.ts: also when the
+ *   server hints a 1 s keep-alive, as Orthanc does) (https: the
  *   configured CA file and rejectUnauthorized). `timeoutMs` is a socket idle timeout
  *   (ClientRequest.setTimeout), not a bound on the whole upload.
  * - The body (`multipart/related; type="application/dicom"`) is streamed part by part from the
@@ -49,9 +51,8 @@ export class StowRsDestination implements Destination {
     private readonly secrets: SecretSource,
   ) {
     this.url = cfg.url.replace(/\/+$/, '');
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
+    this.httpAgent = new KeepAliveAgent({ maxSockets: 4 });
+    this.httpsAgent = new KeepAliveHttpsAgent({
       maxSockets: 4,
       ca: cfg.tls.caFile ? secrets.readFile(cfg.tls.caFile) : undefined,
       rejectUnauthorized: cfg.tls.rejectUnauthorized,

@@ -240,6 +240,27 @@ describe('STOW-RS against a scripted server', { timeout: 60_000 }, () => {
     }
   });
 
+  it("keep-alive also when the server hints 'Keep-Alive: timeout=1' (Orthanc does; Node's own agent then drops every connection)", async () => {
+    const srv = await scripted((rec, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/dicom+json', Connection: 'keep-alive', 'Keep-Alive': 'timeout=1' });
+      res.end(storedBody(rec));
+    });
+    try {
+      const insts = [0, 1, 2, 3].map(() => writeImage(dir, { study: '2.25.4444', rows: 64, cols: 64 }));
+      const d = stow(srv.url, { batchSize: 1 });
+      const r = await d.send(insts);
+      assert.deepEqual([...r.values()].filter((e) => e !== null), []);
+      assert.equal(srv.requests.length, 4);
+      assert.equal(srv.connections(), 1, 'four requests, one connection');
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past half the hint: the idle connection is let go
+      assert.equal((await d.send([writeImage(dir, { study: '2.25.4444', rows: 64, cols: 64 })])).size, 1);
+      assert.equal(srv.connections(), 2, 'a new connection after the idle one was closed');
+      await d.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('a server that answers 401 before reading a large body: PermanentError HTTP_401, not a socket error', async () => {
     // The answer goes out before the body is read; the server then drains the rest. (A server
     // that also closes at once makes the OS report a broken pipe to the client before or after

@@ -1,7 +1,7 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { SourceConfig } from '../../config/schema';
 import { authHeaders } from '../../forward/auth-header';
+import { KeepAliveAgent, KeepAliveHttpsAgent } from '../../forward/keep-alive-agent';
 import type { SecretSource } from '../../forward/destination';
 import { SourceLimiter } from '../limiter';
 import { FoundStudies } from '../query-plan';
@@ -76,10 +76,10 @@ export class DicomwebSource implements ExportSource {
   ) {
     this.base = cfg.url.replace(/\/+$/, '');
     this.limiter = limiter ?? new SourceLimiter({ maxConcurrent: cfg.maxConcurrent, requestsPerSecond: cfg.requestsPerSecond });
-    const options = { keepAlive: true, maxSockets: cfg.maxConcurrent };
+    const options = { maxSockets: cfg.maxConcurrent };
     this.agent = new URL(this.base).protocol === 'https:'
-      ? new https.Agent({ ...options, ca: cfg.tls.caFile ? secrets.readFile(cfg.tls.caFile) : undefined, rejectUnauthorized: cfg.tls.rejectUnauthorized })
-      : new http.Agent(options);
+      ? new KeepAliveHttpsAgent({ ...options, ca: cfg.tls.caFile ? secrets.readFile(cfg.tls.caFile) : undefined, rejectUnauthorized: cfg.tls.rejectUnauthorized })
+      : new KeepAliveAgent(options);
     // Fail at start, with the field named, when the configured secret is not there.
     this.authHeaders();
   }
