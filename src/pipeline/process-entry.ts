@@ -119,7 +119,7 @@ export class EntryProcessor {
     // No fsync: this file is rebuilt from the spool if the process dies before forwarding it.
     writeOutputFile(file, o.meta, o.parts);
     const before = o.pixelRange ? hashRange(instance.dataset.src, o.pixelRange.start, o.pixelRange.end) : null;
-    const after = pixelHashOfFile(file);
+    const after = pixelHashOfFile(file, o.pixelRange && before ? { src: instance.dataset.src, ...o.pixelRange, sha256: before } : null);
     if (before !== after) {
       fs.rmSync(file, { force: true });
       return { route: route.name, kind: 'quarantine', code: 'PIXEL_MISMATCH', reason: 'Pixel Data of the output differs from the input' };
