@@ -5,9 +5,8 @@ import type { DestinationConfig } from '../config/schema';
 import { authHeaders } from './auth-header';
 import { Destination, OutgoingInstance, SecretSource, SendResults } from './destination';
 import { PermanentError, TransientError, hex4, httpStatusError } from './errors';
-import { HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
+import { BodyWriter, HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
 import { KeepAliveAgent, KeepAliveHttpsAgent } from './keep-alive-agent';
-import type { Readable } from 'node:stream';
 
 export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
 
@@ -36,9 +35,10 @@ export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
  *   server hints a 1 s keep-alive, as Orthanc does) (https: the
  *   configured CA file and rejectUnauthorized). `timeoutMs` is a socket idle timeout
  *   (ClientRequest.setTimeout), not a bound on the whole upload.
- * - The body (`multipart/related; type="application/dicom"`) is streamed part by part from the
- *   files, in chunks of at most 1 MiB, with a Content-Length from the file sizes: a request
- *   holds about one chunk in memory, whatever the batch size. maxBatchMB still bounds a request.
+ * - The body (`multipart/related; type="application/dicom"`) is written part by part from the
+ *   files, in chunks of at most 1 MiB read into reused buffers, with a Content-Length from the
+ *   file sizes: a request holds about one chunk in memory, whatever the batch size. maxBatchMB
+ *   still bounds a request.
  */
 export class StowRsDestination implements Destination {
   private readonly url: string;
@@ -156,7 +156,7 @@ export class StowRsDestination implements Destination {
         Accept: 'application/dicom+json',
         'Content-Type': body.contentType,
         'Content-Length': body.contentLength,
-      }, body.stream);
+      }, body.write);
     } catch (err) {
       const t = noAnswerError(err as HttpError, what);
       for (const i of sent) results.set(i.sopInstanceUid, t);
@@ -177,7 +177,7 @@ export class StowRsDestination implements Destination {
     return results;
   }
 
-  private request(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string | number>, body?: () => Readable): Promise<HttpResponse> {
+  private request(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string | number>, body?: BodyWriter): Promise<HttpResponse> {
     const url = new URL(this.url + pathAndQuery);
     const agent = url.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
     return httpRequest(url, { method, headers, agent, timeoutMs: this.cfg.timeoutMs, body });
