@@ -88,11 +88,24 @@ describe('DIMSE response command sets', () => {
     assert.equal(encodeResponseCommand({ CommandField: 0x10000 }), undefined);
     assert.equal(encodeResponseCommand({ CommandField: '1' }), undefined);
     assert.equal(encodeResponseCommand({ ErrorComment: 'Müller' }), undefined);
-    const r = responses.CStoreResponse.fromRequest(storeRequest('1.2.3', 1));
-    r.setStatus(0);
-    r.getCommandDataset().setElement('NumberOfCompletedSuboperations', '1');
-    const before = r.getCommandDataset().getDenaturalizedCommandDataset;
-    withOwnCommandEncoding(r);
-    assert.equal(r.getCommandDataset().getDenaturalizedCommandDataset, before);
+    const plain = responses.CStoreResponse.fromRequest(storeRequest('1.2.3', 1));
+    plain.setStatus(0);
+    plain.getCommandDataset().setElement('NumberOfCompletedSuboperations', '1');
+    const wrapped = responses.CStoreResponse.fromRequest(storeRequest('1.2.3', 1));
+    wrapped.setStatus(0);
+    wrapped.getCommandDataset().setElement('NumberOfCompletedSuboperations', '1');
+    withOwnCommandEncoding(wrapped);
+    assert.equal(libraryBytes(wrapped).toString('hex'), libraryBytes(plain).toString('hex'), 'the library encoded it');
+  });
+
+  it('encodes the elements as they are when the library sends, not when wrapped', () => {
+    const later = (r: responses.CStoreResponse): responses.CStoreResponse => {
+      r.setStatus(0xa700);
+      r.setErrorComment('spool full, retry later');
+      return r;
+    };
+    const wrapped = later(withOwnCommandEncoding(cases[0].make() as responses.CStoreResponse));
+    const plain = later(cases[0].make() as responses.CStoreResponse);
+    assert.equal(libraryBytes(wrapped).toString('hex'), libraryBytes(plain).toString('hex'));
   });
 });

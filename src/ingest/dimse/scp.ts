@@ -295,13 +295,14 @@ export class IngestScp extends Scp {
 }
 
 /**
- * The response's command set encoded by ./command-set.ts (fixed at this point: the library only
- * sends it), not denaturalized by dcmjs for every message; unchanged when that encoder declines.
+ * The response's command set encoded by ./command-set.ts when the library sends it (from the
+ * elements as they are then), not denaturalized through dcmjs; the library's own encoding when
+ * that encoder declines.
  */
 export function withOwnCommandEncoding<T extends responses.CEchoResponse | responses.CStoreResponse>(response: T): T {
   const command = response.getCommandDataset();
-  const bytes = encodeResponseCommand(command.getElements() as Record<string, unknown>);
-  if (bytes) command.getDenaturalizedCommandDataset = () => bytes;
+  const library = command.getDenaturalizedCommandDataset.bind(command);
+  command.getDenaturalizedCommandDataset = (writeOptions) => encodeResponseCommand(command.getElements() as Record<string, unknown>) ?? library(writeOptions);
   return response;
 }
 
