@@ -53,6 +53,12 @@ export const SpoolSchema = z.object({
   minFreeMB: z.number().min(0).default(512),
   /** De-identification worker threads. */
   workers: z.number().int().min(1).max(64).default(2),
+  /**
+   * How much lower the workers' scheduling priority is than the process's (Linux niceness,
+   * per thread; 0 = the same): when the CPU is short, receiving and acknowledging instances
+   * goes first and de-identification uses what is left; the spool holds the backlog.
+   */
+  workerNice: z.number().int().min(0).max(19).default(10),
   /** Instances in flight between spool and destinations (backpressure bound). */
   maxInFlight: z.number().int().min(1).max(10000).default(64),
   /** fsync received files before answering Success (off only for benchmarks). */

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Config } from '../config/schema';
 import { serveWorker } from '../folder/worker-pool';
 import { EntryProcessor, EntryResult, EntryTask } from './process-entry';
+import { lowerThreadPriority } from './thread-priority';
 
 /** Worker thread of the gateway's de-identify stage: keeps the event loop of DIMSE/HTTP free. */
 interface Init {
@@ -12,6 +13,7 @@ interface Init {
 }
 
 const init = workerData as Init;
+lowerThreadPriority(init.config.spool.workerNice);
 const processor = new EntryProcessor(init.config, Buffer.from(init.secret), init.outDir, init.lookup && new Map(init.lookup));
 
 serveWorker<EntryTask, EntryResult>(parentPort!, (task) => {
