@@ -13,6 +13,8 @@ import { El, encodeFile, el, seq, TS } from '../test/support/dicom-builder';
 export const CORPUS_VERSION = 3;
 
 const ROOT = '1.2.826.0.1.3680043.9.7777.42'; // test-only UID root (same arc as the builder's)
+/** Root of a warm-up corpus: the same kind of images under UIDs no timed corpus uses. */
+export const WARMUP_ROOT = `${ROOT}.5`;
 
 interface Patient {
   name: string;
@@ -66,10 +68,12 @@ export interface Slot {
   slice: number;
   /** Global index (unique). */
   index: number;
+  /** UID root of the corpus (another root gives the same images under other UIDs); default ROOT. */
+  root?: string;
 }
 
 /** 3 patients x (3, 3, 2) studies x 3 series, `count` instances spread over the 24 series. */
-export function layout(count: number): Slot[] {
+export function layout(count: number, root = ROOT): Slot[] {
   const series: { patient: number; study: number; series: number }[] = [];
   const studiesPer = [3, 3, 2];
   PATIENTS.forEach((_, p) => {
@@ -78,19 +82,20 @@ export function layout(count: number): Slot[] {
   const slots: Slot[] = [];
   series.forEach((sr, i) => {
     const n = Math.floor(count / series.length) + (i < count % series.length ? 1 : 0);
-    for (let k = 0; k < n; k++) slots.push({ ...sr, slice: k, index: slots.length });
+    for (let k = 0; k < n; k++) slots.push({ ...sr, slice: k, index: slots.length, root });
   });
   return slots;
 }
 
 function uids(slot: Slot): { study: string; series: string; sop: string; frame: string; ppsId: string } {
-  const st = `${ROOT}.1.${slot.patient + 1}.${slot.study + 1}`;
+  const root = slot.root ?? ROOT;
+  const st = `${root}.1.${slot.patient + 1}.${slot.study + 1}`;
   return {
     study: st,
     series: `${st}.${slot.series + 1}`,
     sop: `${st}.${slot.series + 1}.${slot.slice + 1}.${1000 + slot.index}`,
     frame: `${st}.9`,
-    ppsId: `${ROOT}.7.${slot.patient + 1}.${slot.study + 1}`,
+    ppsId: `${root}.7.${slot.patient + 1}.${slot.study + 1}`,
   };
 }
 
@@ -308,15 +313,17 @@ export interface CorpusInfo {
   files: number;
   bytes: number;
   version: number;
+  /** UID root (absent in manifests written before it existed: the default root). */
+  root?: string;
   generatedSeconds?: number;
 }
 
 /** The corpus under `dir`, generated once and reused while its manifest matches. */
-export function ensureCorpus(dir: string, count: number, log: (s: string) => void): CorpusInfo {
+export function ensureCorpus(dir: string, count: number, log: (s: string) => void, root = ROOT): CorpusInfo {
   const manifest = path.join(dir, '..', `${path.basename(dir)}.manifest.json`);
   try {
     const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as CorpusInfo;
-    if (m.version === CORPUS_VERSION && m.files === count && fs.existsSync(dir)) return m;
+    if (m.version === CORPUS_VERSION && m.files === count && (m.root ?? ROOT) === root && fs.existsSync(dir)) return m;
   } catch {
     /* absent or stale: regenerate */
   }
@@ -324,7 +331,7 @@ export function ensureCorpus(dir: string, count: number, log: (s: string) => voi
   log(`generating corpus of ${count} instances in ${dir} ...`);
   const t0 = Date.now();
   let bytes = 0;
-  for (const slot of layout(count)) {
+  for (const slot of layout(count, root)) {
     const rel = path.join(`PAT${slot.patient + 1}`, `ST${slot.study + 1}`, `SE${slot.series + 1}`, `IM${String(slot.slice + 1).padStart(4, '0')}.dcm`);
     const file = path.join(dir, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -332,7 +339,7 @@ export function ensureCorpus(dir: string, count: number, log: (s: string) => voi
     fs.writeFileSync(file, buf);
     bytes += buf.length;
   }
-  const info: CorpusInfo = { dir, files: count, bytes, version: CORPUS_VERSION, generatedSeconds: (Date.now() - t0) / 1000 };
+  const info: CorpusInfo = { dir, files: count, bytes, version: CORPUS_VERSION, root, generatedSeconds: (Date.now() - t0) / 1000 };
   fs.writeFileSync(manifest, JSON.stringify(info, null, 2));
   return info;
 }

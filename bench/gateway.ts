@@ -8,13 +8,18 @@
  *      all N instances (storescu's own exit = the ingest rate); a fresh gateway (spool fsync on,
  *      default workers) and a fresh Orthanc per round; peak RSS = the gateway process's VmHWM
  *      (worker threads included) read just before it is stopped;
+ *   3b. the same two after an untimed warm-up of BENCH_GATEWAY_WARMUP instances (default 100,
+ *      other UIDs, deleted at Orthanc before the timed run) through the same peer: the steady
+ *      state of a gateway that has been running (a fresh process spends a fifth of its CPU in
+ *      V8's optimizing compiler over 500 instances), with Orthanc directly warmed the same way;
  *   4. (info) the same with a C-STORE destination to Orthanc;
  *   5. (info, diagnosis) the STOW-RS run with the spool's fsync off, and the gateway writing to a
  *      folder destination (no network forward), to see where the time goes; and, when the
  *      end-to-end target fails (or BENCH_GATEWAY_PROFILE=1), one extra STOW-RS run under
  *      `node --cpu-prof` (main thread and worker threads), summarised by bench/cpu-profile.ts.
  *
- * Targets: (3) >= 70% of (2) in instances/s; gateway peak RSS < 400 MB.
+ * Targets: (3) >= 70% of (2) in instances/s, and the same for (3b) against (2) warmed; gateway
+ * peak RSS < 400 MB.
  * Every peer runs with TCP_NODELAY=1 on loopback. Rounds are interleaved (every measure once, then
  * again) and medians taken, so load from other work on the machine spreads over all measures;
  * os.loadavg() and /proc/pressure/cpu before and after, and the cores busy during each run, are
@@ -23,6 +28,7 @@
  *
  * Environment: BENCH_GATEWAY_N (instances, default 500), BENCH_GATEWAY_RUNS (rounds, default 3),
  * BENCH_GATEWAY_SKIP_CSTORE=1, BENCH_GATEWAY_DIAG=0 (skip the diagnosis variants),
+ * BENCH_GATEWAY_WARMUP (instances of the warm-up, 0 = no warm measures),
  * BENCH_GATEWAY_PROFILE=1|0 (always / never profile; default: when the target fails),
  * BENCH_GATEWAY_PROFILE_DIR (keep the .cpuprofile files there), BENCH_DIR (work dir, default
  * $TMPDIR/deid-bench, corpus cache), BENCH_GATEWAY_RESULTS (default bench/results/gateway-latest.json).
@@ -32,7 +38,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStorescp } from '../test/support/dcmtk-peers';
 import { Orthanc } from '../test/support/orthanc';
-import { CORPUS_VERSION, ensureCorpus } from './corpus';
+import { CORPUS_VERSION, ensureCorpus, WARMUP_ROOT } from './corpus';
 import {
   CountingProxy, printProfiles, profiledRun, profilesJson, ProxyRequest, startCountingProxy, ThreadProfile, threadProfiles, wantProfile,
 } from './gateway-profile';
@@ -51,6 +57,13 @@ import {
 const REPO = path.resolve(__dirname, '../..');
 const N = Math.max(1, Number(process.env.BENCH_GATEWAY_N ?? 500));
 const SKIP_CSTORE = process.env.BENCH_GATEWAY_SKIP_CSTORE === '1';
+/**
+ * Instances sent (untimed) before the warm measures: a deployed gateway runs for days, and in a
+ * fresh process V8's optimizing compiler alone took 18% of the gateway's CPU over 500 instances
+ * (perf). The warm-up corpus has other UIDs (no cache of the timed run is warm) and is deleted
+ * from Orthanc before the timed run; Orthanc directly gets the same warm-up.
+ */
+const WARMUP = Math.max(0, Number(process.env.BENCH_GATEWAY_WARMUP ?? 100));
 const { runs: RUNS, diag: DIAG, profile: PROFILE, work: WORK, results: RESULTS } = benchSettings(REPO, 'gateway');
 const NPROC = os.availableParallelism();
 const POLL_MS = 150;
@@ -83,6 +96,29 @@ async function qidoHasAtLeast(o: Orthanc, n: number): Promise<boolean> {
   if (!r.ok) throw new Error(`QIDO: HTTP ${r.status}`);
   const list = (await r.json()) as unknown[];
   return list.length > 0;
+}
+
+/** Deletes every patient (so every instance) from Orthanc and waits until it holds none. */
+async function clearOrthanc(o: Orthanc): Promise<void> {
+  const ids = (await (await fetch(`${o.httpUrl}/patients`)).json()) as string[];
+  for (const id of ids) {
+    const r = await fetch(`${o.httpUrl}/patients/${id}`, { method: 'DELETE' });
+    if (!r.ok) throw new Error(`Orthanc DELETE /patients/${id}: HTTP ${r.status}`);
+  }
+  const t0 = now();
+  while ((await orthancCount(o)) !== 0) {
+    if (now() - t0 > 60) throw new Error('Orthanc still holds instances after the warm-up was deleted');
+    await sleep(POLL_MS);
+  }
+}
+
+/** Polls until `done()`; fails after E2E_TIMEOUT_S with `what`. */
+async function waitUntil(what: string, done: () => Promise<boolean>): Promise<void> {
+  const t0 = now();
+  while (!(await done())) {
+    if (now() - t0 > E2E_TIMEOUT_S) throw new Error(`timed out waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
 }
 
 // ---------------------------------------------------------------- the measures
@@ -135,9 +171,14 @@ async function measureWire(corpusDir: string, round: number): Promise<WireSample
   }
 }
 
-async function measureDirect(corpusDir: string): Promise<DirectSample> {
+async function measureDirect(corpusDir: string, warmDir?: string): Promise<DirectSample> {
   const { o, dispose } = await orthanc();
   try {
+    if (warmDir) {
+      checkStorescu(await storescu(warmDir, o.dicomPort, o.aet), 'Orthanc (warm-up)');
+      await waitUntil('the warm-up at Orthanc', () => qidoHasAtLeast(o, WARMUP));
+      await clearOrthanc(o);
+    }
     await sync();
     const load1 = os.loadavg()[0];
     const cpu0 = cpuSeconds(o.pid);
@@ -173,6 +214,8 @@ interface Variant {
   label: string;
   dest: 'stow' | 'cstore' | 'folder';
   fsync: boolean;
+  /** WARMUP instances go through the gateway (untimed, then deleted at Orthanc) before the timed run. */
+  warm?: boolean;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -180,6 +223,7 @@ const VARIANTS: Record<string, Variant> = {
   cstore: { id: 'cstore', label: 'storescu -> gateway -> C-STORE -> Orthanc', dest: 'cstore', fsync: true },
   stowNoFsync: { id: 'stowNoFsync', label: 'storescu -> gateway (spool fsync off) -> STOW-RS -> Orthanc', dest: 'stow', fsync: false },
   folder: { id: 'folder', label: 'storescu -> gateway -> folder destination', dest: 'folder', fsync: true },
+  stowWarm: { id: 'stowWarm', label: 'storescu -> warm gateway -> STOW-RS -> Orthanc', dest: 'stow', fsync: true, warm: true },
 };
 
 /**
@@ -187,7 +231,7 @@ const VARIANTS: Record<string, Variant> = {
  * storescu start -> every instance at the destination. With `profileDir`, the gateway runs
  * under `node --cpu-prof` (its numbers are then not comparable and not used in the table).
  */
-async function measureGateway(corpusDir: string, v: Variant, profileDir?: string): Promise<GatewaySample> {
+async function measureGateway(corpusDir: string, v: Variant, profileDir?: string, warmDir?: string): Promise<GatewaySample> {
   const dir = path.join(WORK, `gw-${v.id}-${process.pid}`);
   return withDestination(dir, v.dest !== 'folder', async (o, folder) => {
     let proxy: CountingProxy | null = null;
@@ -200,6 +244,18 @@ async function measureGateway(corpusDir: string, v: Variant, profileDir?: string
           : { type: 'folder', path: folder };
       return await withGateway(dir, benchGatewayConfig(dir, destination, v.fsync), profileDir, async (g) => {
         const gatewayStartKiB = memoryKiB(g.pid)?.rss ?? null;
+        // Counters at the start of the timed run (the warm-up's instances are not counted).
+        const base = { received: 0, deidentified: 0, forwarded: 0 };
+        if (v.warm) {
+          if (!warmDir || !o) throw new Error('a warm variant needs the warm-up corpus and an Orthanc destination');
+          checkStorescu(await storescu(warmDir, g.dimsePort, 'DEIDGW'), 'gateway (warm-up)');
+          await waitUntil('the warm-up at Orthanc', () => qidoHasAtLeast(o, WARMUP));
+          await clearOrthanc(o);
+          const m0 = await gatewayMetrics(g);
+          base.received = metricSum(m0, 'deid_instances_received_total');
+          base.deidentified = metricSum(m0, 'deid_instances_deidentified_total');
+          base.forwarded = metricSum(m0, 'deid_instances_forwarded_total');
+        }
         await sync();
         const load1 = os.loadavg()[0];
         const gCpu0 = cpuSeconds(g.pid);
@@ -216,9 +272,9 @@ async function measureGateway(corpusDir: string, v: Variant, profileDir?: string
               const m = await gatewayMetrics(g);
               timeline.push({
                 t: round(now() - t0, 2),
-                received: metricSum(m, 'deid_instances_received_total'),
-                deidentified: metricSum(m, 'deid_instances_deidentified_total'),
-                forwarded: metricSum(m, 'deid_instances_forwarded_total'),
+                received: metricSum(m, 'deid_instances_received_total') - base.received,
+                deidentified: metricSum(m, 'deid_instances_deidentified_total') - base.deidentified,
+                forwarded: metricSum(m, 'deid_instances_forwarded_total') - base.forwarded,
               });
             } catch {
               /* a missed sample */
@@ -226,8 +282,8 @@ async function measureGateway(corpusDir: string, v: Variant, profileDir?: string
             await sleep(2000);
           }
         })();
-        const arrived = async (): Promise<boolean> => (o ? qidoHasAtLeast(o, N) : metricSum(await gatewayMetrics(g), 'deid_instances_forwarded_total') >= N);
-        const arrivedCount = async (): Promise<number> => (o ? orthancCount(o) : metricSum(await gatewayMetrics(g), 'deid_instances_forwarded_total'));
+        const arrived = async (): Promise<boolean> => (o ? qidoHasAtLeast(o, N) : metricSum(await gatewayMetrics(g), 'deid_instances_forwarded_total') - base.forwarded >= N);
+        const arrivedCount = async (): Promise<number> => (o ? orthancCount(o) : metricSum(await gatewayMetrics(g), 'deid_instances_forwarded_total') - base.forwarded);
 
         try {
           const r = await storescu(corpusDir, g.dimsePort, 'DEIDGW');
@@ -235,9 +291,9 @@ async function measureGateway(corpusDir: string, v: Variant, profileDir?: string
           checkStorescu(r, 'gateway');
           const mi = await gatewayMetrics(g);
           const atIngestEnd = {
-            received: metricSum(mi, 'deid_instances_received_total'),
-            deidentified: metricSum(mi, 'deid_instances_deidentified_total'),
-            forwarded: metricSum(mi, 'deid_instances_forwarded_total'),
+            received: metricSum(mi, 'deid_instances_received_total') - base.received,
+            deidentified: metricSum(mi, 'deid_instances_deidentified_total') - base.deidentified,
+            forwarded: metricSum(mi, 'deid_instances_forwarded_total') - base.forwarded,
           };
           let lastCheck = now();
           while (!(await arrived())) {
@@ -349,6 +405,7 @@ async function main(): Promise<number> {
   log(`corpus: ${N} CT instances, ${corpusMB.toFixed(1)} MB in ${corpus.dir}; ${RUNS} round(s), ${NPROC} cores`);
   // Warm the page cache once (untimed): every measure reads the same cached corpus.
   for (const f of files) fs.readFileSync(path.join(corpus.dir, f));
+  const warm = WARMUP > 0 ? ensureCorpus(path.join(WORK, `corpus-v${CORPUS_VERSION}-warmup-${WARMUP}`), WARMUP, log, WARMUP_ROOT) : null;
 
   const versions: Record<string, string | null> = {
     node: process.version,
@@ -360,7 +417,8 @@ async function main(): Promise<number> {
 
   const wire: WireSample[] = [];
   const direct: DirectSample[] = [];
-  const variants = [VARIANTS.stow, ...(SKIP_CSTORE ? [] : [VARIANTS.cstore]), ...(DIAG ? [VARIANTS.stowNoFsync, VARIANTS.folder] : [])];
+  const directWarm: DirectSample[] = [];
+  const variants = [VARIANTS.stow, ...(warm ? [VARIANTS.stowWarm] : []), ...(SKIP_CSTORE ? [] : [VARIANTS.cstore]), ...(DIAG ? [VARIANTS.stowNoFsync, VARIANTS.folder] : [])];
   const gw = samplesByVariant<GatewaySample>(variants);
   const { errors, attempt, attemptVariants } = attempts(log);
   const { ips, mbps, rate } = throughput(N, corpusMB);
@@ -368,7 +426,8 @@ async function main(): Promise<number> {
   for (let k = 1; k <= RUNS; k++) {
     await attempt(k, 'storescu -> storescp', () => measureWire(corpus.dir, k), wire, (s) => rate(s.seconds));
     await attempt(k, 'storescu -> Orthanc', () => measureDirect(corpus.dir), direct, (s) => rate(s.seconds));
-    await attemptVariants(k, variants, (v) => measureGateway(corpus.dir, v), gw,
+    if (warm) await attempt(k, `storescu -> Orthanc after a warm-up of ${WARMUP}`, () => measureDirect(corpus.dir, warm.dir), directWarm, (s) => rate(s.seconds));
+    await attemptVariants(k, variants, (v) => measureGateway(corpus.dir, v, undefined, warm?.dir), gw,
       (s) => `ingest ${s.ingestSeconds.toFixed(2)} s, end to end ${rate(s.e2eSeconds)}, peak RSS ${((s.gatewayPeakKiB ?? NaN) / 1024).toFixed(0)} MiB, forwarded at ingest end ${s.atIngestEnd.forwarded}/${N}`);
   }
 
@@ -394,6 +453,15 @@ async function main(): Promise<number> {
   rows.push(infoRow('stow.e2e.mbps', 'gateway end to end, STOW-RS -> Orthanc', pm(mbps(e2eS('stow'))), 'MB/s', 'Orthanc directly', r3(ratio(mbps(e2eS('stow')), mbps(directS)))));
   rows.push(infoRow('stow.e2e.vs-wire', 'gateway end to end, STOW-RS -> Orthanc', pm(stowIps), 'inst/s', 'wire ceiling', r3(ratio(stowIps, wireIps))));
   rows.push(peakRssRow('stow.rss', 'gateway peak RSS (VmHWM, STOW-RS run)', peakMB('stow'), TARGET_RSS_MB, true));
+  if (warm && directWarm.length && gw.stowWarm?.length) {
+    // Steady state: both sides after the same untimed warm-up, compared round by round too.
+    const directWarmS = med(directWarm.map((s) => s.seconds));
+    const warmIps = ips(e2eS('stowWarm'));
+    rows.push(infoRow('direct.warm.ips', `storescu -> Orthanc directly, after ${WARMUP} warm-up instances`, pm(ips(directWarmS)), 'inst/s', 'wire ceiling', r3(ratio(ips(directWarmS), wireIps))));
+    rows.push(atLeastRow('stowWarm.e2e.ips', `warm gateway (after ${WARMUP} instances) end to end, STOW-RS -> Orthanc`, warmIps, 'inst/s', 'Orthanc directly, warm', ratio(warmIps, ips(directWarmS)), TARGET_E2E_VS_DIRECT,
+      sameRoundNote(directWarm.map((s) => s.seconds), gw.stowWarm.map((s) => s.e2eSeconds))));
+    rows.push(peakRssRow('stowWarm.rss', 'warm gateway peak RSS (VmHWM, warm-up included)', peakMB('stowWarm'), TARGET_RSS_MB, false));
+  }
   const infoRows = (id: string, label: string): void => {
     if (!gw[id]?.length) return;
     rows.push(infoRow(`${id}.ingest.ips`, `${label}: ingest`, pm(ips(ingestS(id))), 'inst/s', 'Orthanc directly', r3(ratio(ips(ingestS(id)), directIps))));
@@ -453,7 +521,8 @@ async function main(): Promise<number> {
       gateway: 'a fresh `deid-gateway serve` per run (test/support/gateway-process.ts testConfig; spool defaults: fsync on, default workers and maxInFlight; audit to file; pixel-only route)',
       endToEnd: `storescu start -> Orthanc QIDO-RS /instances?limit=1&offset=${N - 1} returns an entry (polled every ${POLL_MS} ms after storescu exits)`,
       peakRss: 'VmHWM of the gateway process (/proc/<pid>/status, worker threads included) just before SIGTERM; highest round',
-      order: `interleaved rounds: wire, direct, ${variants.map((v) => v.id).join(', ')}; medians`,
+      order: `interleaved rounds: wire, direct,${warm ? ' direct after warm-up,' : ''} ${variants.map((v) => v.id).join(', ')}; medians`,
+      warmup: warm ? `${WARMUP} instances of the same kind under other UIDs (${warm.dir}) sent untimed through the same peer (gateway or Orthanc directly), then deleted at Orthanc; the gateway's counters and CPU are taken from after the warm-up (its forward/de-identify latency histograms include it)` : 'off',
       variants: Object.fromEntries(variants.map((v) => [v.id, v.label])),
     },
     machine: machineInfo(NPROC, loadBefore, loadAfter),
@@ -461,7 +530,7 @@ async function main(): Promise<number> {
     targets: { e2eVsDirect: TARGET_E2E_VS_DIRECT, peakRssMB: TARGET_RSS_MB },
     rows,
     diagnosis,
-    samples: { wire, direct, ...gw },
+    samples: { wire, direct, directWarm, ...gw },
     profiles: profilesJson(profiles),
     // The proxy's request list stays out of the JSON (hundreds of lines); its summary is kept.
     profiledRun: profiled ? { ...profiled, httpRequests: undefined, stow: stowRequestStats(profiled.httpRequests ?? [], corpus.bytes / N) } : null,
