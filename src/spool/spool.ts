@@ -82,7 +82,7 @@ export class Spool {
     const sidecar = this.writeSidecarEarly(id, meta);
     sidecar.catch(() => undefined); // awaited in publish() or dropped by abort()
     try {
-      return new TempFileWriter(id, this.file('tmp', id, '.part'), this.opts.fsync, (w) => this.publish(w, meta, sidecar), prefix, () => this.dropEarlySidecar(id, sidecar));
+      return new TempFileWriter(id, this.file('tmp', id, '.part'), this.opts.fsync, (w) => this.publish(w, meta, sidecar), prefix, () => this.dropEarlySidecar(id, sidecar), validateInstanceFile);
     } catch (err) {
       void this.dropEarlySidecar(id, sidecar);
       throw err;
@@ -217,7 +217,9 @@ export class Spool {
     const { id, partFile } = w;
     let bad: DicomParseError | null = null;
     try {
-      validateInstanceFile(partFile);
+      // Checked by the writer while the fsync ran (validateInstanceFile is its check hook).
+      if (w.checked === undefined) validateInstanceFile(partFile);
+      else if (w.checked !== null) throw w.checked;
     } catch (err) {
       if (!(err instanceof DicomParseError)) {
         await unlinkIfThere(partFile);
@@ -235,8 +237,9 @@ export class Spool {
         return { status: 'quarantined', entry: this.entry(id, 'quarantine', meta), code: bad.code, reason: bad.message };
       }
       await sidecar;
-      // The commit point: the .dcm beside its (durable) sidecar.
-      await fsp.rename(partFile, this.file('incoming', id, '.dcm'));
+      // The commit point: the .dcm beside its (durable) sidecar. A rename needs no disk until
+      // the directory fsync: done here, not through the thread pool, on the sender's wait.
+      fs.renameSync(partFile, this.file('incoming', id, '.dcm'));
       if (this.opts.fsync) await this.dirs.sync(this.path('incoming'));
     } catch (err) {
       await unlinkIfThere(partFile);
