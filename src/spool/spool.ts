@@ -90,9 +90,9 @@ export class Spool {
   }
 
   private async writeSidecarEarly(id: string, meta: ReceiveMeta): Promise<void> {
-    const tmp = this.path('tmp', `${id}.${++this.tmpCounter}.json`);
-    await writeFileDurable(tmp, JSON.stringify({ id, meta } satisfies Sidecar) + '\n', this.opts.fsync);
-    await fsp.rename(tmp, this.file('incoming', id, '.json'));
+    // Written in place, not through tmp/ + rename: until the .dcm is renamed beside it (after
+    // this resolved), a sidecar, whole or cut short by a crash, is an orphan recovery deletes.
+    await writeFileDurable(this.file('incoming', id, '.json'), JSON.stringify({ id, meta } satisfies Sidecar) + '\n', this.opts.fsync);
     if (this.opts.fsync) await this.dirs.sync(this.path('incoming'));
   }
 
