@@ -40,6 +40,7 @@ export class Spool {
   /** Receive meta of entries committed by this process: claim() need not read their sidecars back. */
   private readonly metas = new Map<string, ReceiveMeta>();
   private tmpCounter = 0;
+  private notifyScheduled = false;
   private readonly dirs = new DirSyncer();
 
   private constructor(readonly dir: string, private readonly opts: SpoolOptions) {}
@@ -317,8 +318,18 @@ export class Spool {
     a.splice(lo, 0, id);
   }
 
+  /**
+   * Listeners run once after the current turn, however many commits it saw: the caller of the
+   * commit (the DIMSE layer answering the sender, who waits for that answer) goes first; the
+   * pipeline's claim and hand-off to a worker come after it.
+   */
   private notify(): void {
-    for (const l of this.listeners) this.call(l);
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      for (const l of this.listeners) this.call(l);
+    });
   }
 
   /** A listener's bug must not turn a durable commit into a failure answered to the sender. */

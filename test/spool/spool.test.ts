@@ -26,6 +26,8 @@ test('commit, claim and complete move one entry through incoming and processing'
     const bytes = makeImage();
     const r = await spool.acceptFile(bytes, meta('A'));
     assert.equal(r.status, 'stored');
+    assert.equal(notified, 0, 'listeners run after the committer');
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(notified, 1);
     assert.equal(r.entry.state, 'incoming');
     assert.deepEqual(fs.readFileSync(r.entry.file), bytes);
@@ -130,6 +132,7 @@ test('quarantine, listQuarantine, release and purge', async () => {
     let notified = 0;
     spool.onIncoming(() => notified++);
     await spool.release(entry.id);
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(notified, 1);
     assert.deepEqual(spool.counts(), { incoming: 1, processing: 0, quarantine: 0 });
     const again = spool.claim()!;
@@ -170,6 +173,7 @@ test('malformed input is quarantined at ingest with the parser code, never store
       const side = JSON.parse(fs.readFileSync(path.join(dir, 'quarantine', `${r.entry.id}.json`), 'utf8'));
       assert.deepEqual([side.id, side.stage, side.code, side.meta], [r.entry.id, 'ingest', r.code, meta('BAD')]);
     }
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(notified, 0);
     assert.deepEqual(spool.counts(), { incoming: 0, processing: 0, quarantine: cases.length });
     assert.deepEqual((await spool.listQuarantine()).map((q) => q.stage), cases.map(() => 'ingest'));
