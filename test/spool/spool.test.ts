@@ -3,13 +3,24 @@ import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { openInstance } from '../../src/io/instance-file';
-import { ReceiveMeta, Spool, SpoolError } from '../../src/spool/spool';
+import { ReceiveMeta, Spool, SpoolError, SpoolOptions } from '../../src/spool/spool';
 import { waitFor } from '../support/async-peers';
 import { makeImage } from '../support/dicom-builder';
 import { withTempDir } from '../support/tools';
 import { crashVariants } from './variants';
+
+/** Spool.open, with the spool's kept directory handles closed after the test (no GC warnings). */
+const opened: Spool[] = [];
+async function openSpool(dir: string, opts: SpoolOptions): Promise<Spool> {
+  const spool = await Spool.open(dir, opts);
+  opened.push(spool);
+  return spool;
+}
+afterEach(async () => {
+  for (const spool of opened.splice(0)) await spool.close();
+});
 
 const OPTS = { fsync: true, highWaterPercent: 100, minFreeMB: 0 };
 const meta = (callingAE: string): ReceiveMeta => ({ source: 'dimse', callingAE, calledAE: 'GATEWAY', peer: '127.0.0.1', receivedAt: '2026-01-02T03:04:05.000Z' });
@@ -19,7 +30,7 @@ const notFound = (err: unknown): boolean => err instanceof SpoolError && err.cod
 
 test('commit, claim and complete move one entry through incoming and processing', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     assert.deepEqual(ls(dir), ['incoming', 'processing', 'quarantine', 'tmp']);
     let notified = 0;
     spool.onIncoming(() => notified++);
@@ -53,7 +64,7 @@ test('commit, claim and complete move one entry through incoming and processing'
 
 test('a streamed writer keeps the bytes exactly, prefix first, with chunks small and large', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     const bytes = makeImage({ rows: 600, cols: 600 }); // 720 KB: staged and direct writes
     const w = spool.openWriter(meta('S'), bytes.subarray(0, 132));
     const cuts = [132, 1000, 1001, 300_000, 301_000, 700_000, bytes.length];
@@ -85,7 +96,7 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
 
 test('a part file that cannot be created fails the commit (and an abort) with nothing left behind', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     fs.rmSync(path.join(dir, 'tmp'), { recursive: true });
     const w = spool.openWriter(meta('E'));
     w.write(makeImage());
@@ -102,7 +113,7 @@ test('a part file that cannot be created fails the commit (and an abort) with no
 
 test('claim takes the oldest entry by id, whatever the commit order', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, { ...OPTS, fsync: false });
+    const spool = await openSpool(dir, { ...OPTS, fsync: false });
     const writers = ['first', 'second', 'third'].map((ae) => {
       const w = spool.openWriter(meta(ae));
       w.write(makeImage());
@@ -115,7 +126,7 @@ test('claim takes the oldest entry by id, whatever the commit order', async () =
 
 test('quarantine, listQuarantine, release and purge', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     const bytes = makeImage({ modality: 'CT' });
     const { entry } = await spool.acceptFile(bytes, meta('Q'));
     const e = spool.claim()!;
@@ -152,7 +163,7 @@ test('quarantine, listQuarantine, release and purge', async () => {
 
 test('malformed input is quarantined at ingest with the parser code, never stored', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     let notified = 0;
     spool.onIncoming(() => notified++);
     const good = makeImage();
@@ -184,7 +195,7 @@ test('malformed input is quarantined at ingest with the parser code, never store
 
 test('recovery repairs every half-done state by hand-made example', async () => {
   await withTempDir(async (dir) => {
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     const ids: string[] = [];
     for (const ae of ['a', 'b', 'c', 'd']) ids.push((await spool.acceptFile(makeImage(), meta(ae))).entry.id);
     const [a, b, c, d] = ids;
@@ -201,7 +212,7 @@ test('recovery repairs every half-done state by hand-made example', async () => 
     fs.writeFileSync(p('incoming', 'zzzz-orphan.json'), JSON.stringify({ id: 'zzzz-orphan', meta: meta('o') }));
 
     let backlog = 0;
-    const reopened = await Spool.open(dir, OPTS);
+    const reopened = await openSpool(dir, OPTS);
     reopened.onIncoming(() => backlog++);
     assert.deepEqual(ls(p('tmp')), []);
     assert.deepEqual(ls(p('processing')), []);
@@ -219,11 +230,11 @@ test('recovery repairs every half-done state by hand-made example', async () => 
 
 test('hasRoom is false past the high-water mark or under the free-space floor', async () => {
   await withTempDir(async (dir) => {
-    assert.equal((await Spool.open(dir, { fsync: false, highWaterPercent: 100, minFreeMB: 0 })).hasRoom(), true);
-    assert.equal((await Spool.open(dir, { fsync: false, highWaterPercent: 100, minFreeMB: 1e12 })).hasRoom(), false);
+    assert.equal((await openSpool(dir, { fsync: false, highWaterPercent: 100, minFreeMB: 0 })).hasRoom(), true);
+    assert.equal((await openSpool(dir, { fsync: false, highWaterPercent: 100, minFreeMB: 1e12 })).hasRoom(), false);
     const s = fs.statfsSync(dir);
     const used = (1 - s.bfree / s.blocks) * 100;
-    const below = await Spool.open(dir, { fsync: false, highWaterPercent: Math.max(0, Math.floor(used) - 1), minFreeMB: 0 });
+    const below = await openSpool(dir, { fsync: false, highWaterPercent: Math.max(0, Math.floor(used) - 1), minFreeMB: 0 });
     assert.equal(below.hasRoom(), false, `disk is ${used.toFixed(1)}% used`);
     assert.equal(below.hasRoom(), false, 'cached');
   });
@@ -279,7 +290,7 @@ test('after SIGKILL at random moments, every acknowledged instance is there exac
     const why = `kills ${kills.join(' ')}`;
     assert.ok(committed.size >= rounds, `the child made progress (${committed.size} commits; ${why})`);
 
-    const spool = await Spool.open(dir, OPTS);
+    const spool = await openSpool(dir, OPTS);
     const p = (...parts: string[]): string => path.join(dir, ...parts);
     assert.deepEqual(ls(p('tmp')), [], why);
     assert.deepEqual(ls(p('processing')), [], why);
