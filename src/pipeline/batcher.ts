@@ -39,7 +39,8 @@ export class Batcher {
     const batch = this.queue.splice(0, this.maxBatch);
     if (!batch.length) return;
     this.sending++;
-    if (this.queue.length) this.timer = setTimeout(() => this.flush(), 0);
+    // More waiting and a send free: the next batch leaves too; otherwise a finishing send takes it.
+    if (this.queue.length && this.sending < this.maxSending) this.timer = setTimeout(() => this.flush(), 0);
     this.destination.send(batch.map((b) => b.instance)).then(
       (results) => {
         for (const b of batch) {
