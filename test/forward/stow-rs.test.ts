@@ -263,8 +263,10 @@ describe('STOW-RS against a scripted server', { timeout: 60_000 }, () => {
   });
 
   it('bodies from reused read buffers: concurrent requests to a slow reader get every file byte for byte', async () => {
-    // Random contents, several 1 MiB chunks per file: a buffer reused before the socket took
-    // its bytes would show as a part that differs from its file.
+    // Random contents, several 1 MiB chunks per file, three requests at once through the shared
+    // buffer pool: any mix-up between requests or chunks shows as a part that differs from its
+    // file. (It does not catch a buffer released before its write callback: a 1 MiB write always
+    // exceeds the request's high-water mark, so the writer waits for that callback anyway.)
     const files = [0, 1, 2, 3, 4, 5].map((n) => {
       const file = path.join(dir, `random-${n}.bin`);
       fs.writeFileSync(file, crypto.randomBytes((1 << 20) + 300_000 * n + 7));
