@@ -33,7 +33,7 @@ function killAtStep(n: number): void {
   };
   // The modules themselves (TS's import-* wrappers are read-only views of them).
   patch(require('node:fs/promises'), ['rename', 'rm', 'open']);
-  patch(require('node:fs'), ['renameSync', 'rmSync', 'openSync', 'writeSync', 'open']);
+  patch(require('node:fs'), ['renameSync', 'rmSync', 'openSync', 'writeSync', 'open', 'write']);
 }
 
 async function main(): Promise<void> {

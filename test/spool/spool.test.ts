@@ -94,6 +94,38 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
   });
 });
 
+test('a writer issues its writes at once, each at its offset, not one after the other', async () => {
+  await withTempDir(async (dir) => {
+    const spool = await openSpool(dir, OPTS);
+    const bytes = makeImage({ rows: 700, cols: 700 }); // ~980 KB: several direct chunks
+    // Counts the writes the thread pool holds at once. A chain (each write issued when the
+    // previous one finished, which needs the main thread in between) never has two.
+    const fsMod = require('node:fs') as { write: (...args: unknown[]) => void };
+    const orig = fsMod.write;
+    let inFlight = 0;
+    let most = 0;
+    fsMod.write = (...args: unknown[]) => {
+      const cb = args[args.length - 1] as (...r: unknown[]) => void;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      orig.apply(fsMod, [...args.slice(0, -1), (...r: unknown[]) => {
+        inFlight--;
+        cb(...r);
+      }]);
+    };
+    try {
+      const w = spool.openWriter(meta('P'), bytes.subarray(0, 132));
+      for (let pos = 132; pos < bytes.length; pos += 100_000) w.write(bytes.subarray(pos, Math.min(bytes.length, pos + 100_000)));
+      const r = await w.commit();
+      assert.equal(r.status, 'stored');
+      assert.deepEqual(fs.readFileSync(r.entry.file), bytes);
+    } finally {
+      fsMod.write = orig;
+    }
+    assert.ok(most >= 2, `at most ${most} write(s) in flight at once`);
+  });
+});
+
 test('a part file that cannot be created fails the commit (and an abort) with nothing left behind', async () => {
   await withTempDir(async (dir) => {
     const spool = await openSpool(dir, OPTS);
