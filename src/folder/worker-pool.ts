@@ -14,10 +14,11 @@ export interface WorkerReply<Result> {
  * The worker side: answers every request with `handle(task)`. `handle` must not throw
  * (a worker that dies takes its task with it); it returns an error outcome instead.
  */
-export function serveWorker<Task, Result>(port: MessagePort, handle: (task: Task) => Result | Promise<Result>): void {
+export function serveWorker<Task, Result>(port: MessagePort, handle: (task: Task) => Result | Promise<Result>, transfer?: (result: Result) => ArrayBuffer[]): void {
   port.on('message', async (msg: WorkerRequest<Task>) => {
     const reply: WorkerReply<Result> = { jobId: msg.jobId, result: await handle(msg.task) };
-    port.postMessage(reply);
+    // Transferred, not copied: the buffers must be the result's own (never a pooled slice).
+    port.postMessage(reply, transfer?.(reply.result) ?? []);
   });
 }
 

@@ -10,6 +10,7 @@ import { parseElements } from '../dicom/parser';
 import { T } from '../dicom/tags';
 import { EXPLICIT_LE, TS } from '../dicom/transfer-syntax';
 import { Destination, OutgoingInstance, SendResults } from './destination';
+import { fileOf, outgoingBytesSync, outgoingName } from './outgoing';
 import { PermanentError, TransientError, hex4 } from './errors';
 import { LittleEndianTarget, NATIVE_SYNTAXES, convertNativeDataset } from './native-syntax';
 
@@ -108,7 +109,7 @@ export class CStoreDestination implements Destination {
           } catch (err) {
             // dcmjs-dimse has already sent the command: the association is lost after this.
             const code = err instanceof DicomParseError ? err.code : `FS_${(err as NodeJS.ErrnoException).code ?? 'ERROR'}`;
-            results.set(p.inst.sopInstanceUid, new PermanentError(code, `${what}: cannot read ${p.inst.file}: ${(err as Error).message}`, { cause: err }));
+            results.set(p.inst.sopInstanceUid, new PermanentError(code, `${what}: cannot read ${outgoingName(p.inst)}: ${(err as Error).message}`, { cause: err }));
             throw err;
           }
         }, p.inst.sopClassUid, p.inst.sopInstanceUid, target ?? p.transferSyntaxUid);
@@ -310,52 +311,62 @@ export async function readPart10Head(file: string): Promise<Part10Head> {
       const len = Math.min(size, want);
       const buf = Buffer.alloc(len);
       await fh.read(buf, 0, len, 0);
-      if (len < 132 || buf.toString('latin1', 128, 132) !== 'DICM') {
-        throw new DicomParseError('NOT_DICOM', `${file} is not a DICOM Part 10 file (no preamble and "DICM")`);
-      }
-      try {
-        const src = new BufferSource(buf);
-        const r = parseElements(src, 132, len, EXPLICIT_LE, 0, { onlyGroup: 0x0002 });
-        if (r.end >= len && len < size) continue;
-        const get = (tag: number): string => {
-          const el = findElement(r.elements, tag);
-          return el ? stringValue(src, el) : '';
-        };
-        const ts = get(T.TransferSyntaxUID);
-        if (!ts) throw new DicomParseError('MISSING_ATTRIBUTE', `${file}: no Transfer Syntax UID in the meta group`);
-        return { datasetOffset: r.end, transferSyntaxUid: ts, sopClassUid: get(T.MediaStorageSOPClassUID), sopInstanceUid: get(T.MediaStorageSOPInstanceUID) };
-      } catch (err) {
-        if (err instanceof DicomParseError && err.code === 'TRUNCATED' && len < size) continue;
-        throw err;
-      }
+      const head = headFrom(buf, size, file);
+      if (head) return head;
     }
   } finally {
     await fh.close();
   }
 }
 
+/** The preamble and File Meta group of Part 10 bytes in memory. */
+export const part10HeadOf = (bytes: Buffer, name: string): Part10Head => headFrom(bytes, bytes.length, name)!;
+
+/** The head from the first `buf.length` bytes of `size`; null when it needs more of them. */
+function headFrom(buf: Buffer, size: number, name: string): Part10Head | null {
+  const len = buf.length;
+  if (len < 132 || buf.toString('latin1', 128, 132) !== 'DICM') {
+    throw new DicomParseError('NOT_DICOM', `${name} is not a DICOM Part 10 file (no preamble and "DICM")`);
+  }
+  try {
+    const src = new BufferSource(buf);
+    const r = parseElements(src, 132, len, EXPLICIT_LE, 0, { onlyGroup: 0x0002 });
+    if (r.end >= len && len < size) return null;
+    const get = (tag: number): string => {
+      const el = findElement(r.elements, tag);
+      return el ? stringValue(src, el) : '';
+    };
+    const ts = get(T.TransferSyntaxUID);
+    if (!ts) throw new DicomParseError('MISSING_ATTRIBUTE', `${name}: no Transfer Syntax UID in the meta group`);
+    return { datasetOffset: r.end, transferSyntaxUid: ts, sopClassUid: get(T.MediaStorageSOPClassUID), sopInstanceUid: get(T.MediaStorageSOPInstanceUID) };
+  } catch (err) {
+    if (err instanceof DicomParseError && err.code === 'TRUNCATED' && len < size) return null;
+    throw err;
+  }
+}
+
 async function prepare(inst: OutgoingInstance): Promise<Prepared> {
   let head: Part10Head;
   try {
-    head = await readPart10Head(inst.file);
+    head = inst.bytes ? part10HeadOf(inst.bytes, outgoingName(inst)) : await readPart10Head(fileOf(inst));
   } catch (err) {
     const code = err instanceof DicomParseError ? err.code : `FS_${(err as NodeJS.ErrnoException).code ?? 'ERROR'}`;
-    throw new PermanentError(code, `cannot send ${inst.file} (${inst.sopInstanceUid}): ${(err as Error).message}`, { cause: err });
+    throw new PermanentError(code, `cannot send ${outgoingName(inst)} (${inst.sopInstanceUid}): ${(err as Error).message}`, { cause: err });
   }
   if (head.sopInstanceUid && head.sopInstanceUid !== inst.sopInstanceUid) {
-    throw new PermanentError('METADATA_MISMATCH', `${inst.file}: its meta group says SOP instance ${head.sopInstanceUid}, the record ${inst.sopInstanceUid}`);
+    throw new PermanentError('METADATA_MISMATCH', `${outgoingName(inst)}: its meta group says SOP instance ${head.sopInstanceUid}, the record ${inst.sopInstanceUid}`);
   }
   const ts = head.transferSyntaxUid;
   return {
     inst,
     transferSyntaxUid: ts,
     load: () => {
-      const data = fs.readFileSync(inst.file).subarray(head.datasetOffset);
+      const data = outgoingBytesSync(inst).subarray(head.datasetOffset);
       // A deflated stream must be padded to even length (PS3.5 A.5); some writers forget, and
       // DCMTK then aborts the association ("Odd Fragment Length").
       return ts === TS.DeflatedExplicitLittle && data.length % 2 ? Buffer.concat([data, Buffer.alloc(1)]) : data;
     },
-    loadConverted: (target) => convertNativeDataset(readInstance(new BufferSource(fs.readFileSync(inst.file))), target),
+    loadConverted: (target) => convertNativeDataset(readInstance(new BufferSource(outgoingBytesSync(inst))), target),
   };
 }
 

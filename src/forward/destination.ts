@@ -4,8 +4,13 @@ import { RetryHooks, Sleep, defaultSleep, nextDelay } from './retry';
 
 /** One de-identified instance ready to leave the gateway. */
 export interface OutgoingInstance {
-  /** A complete de-identified Part 10 file on disk (preamble, meta group, dataset). */
-  file: string;
+  /**
+   * Where the complete de-identified Part 10 bytes (preamble, meta group, dataset) are: in
+   * memory when `bytes` is set (the de-identify stage hands small instances over without a
+   * file), else in the file at `file`. See outgoing.ts.
+   */
+  file?: string;
+  bytes?: Buffer;
   sopClassUid: string;
   sopInstanceUid: string;
   studyUid: string;

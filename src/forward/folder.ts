@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { safeName } from '../folder/process-file';
 import { Destination, OutgoingInstance, SendResults } from './destination';
+import { fileOf } from './outgoing';
 import { PermanentError, TransientError } from './errors';
 
 /** File-system errors that may go away by themselves (space freed, descriptors released). */
@@ -48,9 +49,10 @@ export class FolderDestination implements Destination {
     await fs.promises.mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
     try {
-      await fs.promises.copyFile(inst.file, tmp);
-      const fh = await fs.promises.open(tmp, 'r+');
+      if (!inst.bytes) await fs.promises.copyFile(fileOf(inst), tmp);
+      const fh = await fs.promises.open(tmp, inst.bytes ? 'wx' : 'r+', 0o644);
       try {
+        if (inst.bytes) await fh.writeFile(inst.bytes);
         await fh.sync();
       } finally {
         await fh.close();

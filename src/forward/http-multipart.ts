@@ -5,10 +5,10 @@ import * as https from 'node:https';
 
 /**
  * A small HTTP client on Node's own http/https for the STOW-RS destination:
- * - `multipartRelated()` writes a `multipart/related` body part by part from files on disk
- *   (read in chunks of at most 1 MiB, one file open at a time), with its exact length known
- *   up front from the file sizes, so the request has a `Content-Length` and the batch is never
- *   concatenated in memory. The chunks are read into a few buffers reused from request to
+ * - `multipartRelated()` writes a `multipart/related` body part by part, from memory or from
+ *   files on disk (read in chunks of at most 1 MiB, one file open at a time), with its exact
+ *   length known up front from the sizes, so the request has a `Content-Length` and the batch
+ *   is never concatenated in memory. The chunks are read into a few buffers reused from request to
  *   request (each back in the pool once the socket has taken its bytes): a fresh buffer per
  *   file was 0.5 MB of external memory per instance, and the garbage collections it forced
  *   were the largest item of the gateway's main thread under load.
@@ -20,11 +20,14 @@ import * as https from 'node:https';
  *   that is why the body can be written more than once.
  */
 
-export interface MultipartFilePart {
-  file: string;
-  /** The file's size in bytes, as sent in Content-Length: a file that changed size fails the request. */
-  size: number;
-}
+/** One part of the body: a whole file, or bytes already in memory (sent as they are). */
+export type MultipartPart =
+  | {
+      file: string;
+      /** The file's size in bytes, as sent in Content-Length: a file that changed size fails the request. */
+      size: number;
+    }
+  | { bytes: Buffer; size: number };
 
 /** Writes a whole body into a request; rejects only when the body itself cannot be produced. */
 export type BodyWriter = (req: http.ClientRequest) => Promise<void>;
@@ -44,8 +47,8 @@ const pool: Buffer[] = [];
 /** The request is gone (destroyed, closed): stop writing; its own events report why. */
 class Stopped extends Error {}
 
-/** `multipart/related; type="<partType>"; boundary=...` of the given files, each part one whole file. */
-export function multipartRelated(parts: MultipartFilePart[], partType: string): MultipartBody {
+/** `multipart/related; type="<partType>"; boundary=...` of the given parts, each one whole instance. */
+export function multipartRelated(parts: MultipartPart[], partType: string): MultipartBody {
   const boundary = `deid-${randomBytes(16).toString('hex')}`;
   const head = (i: number): Buffer => Buffer.from(`${i ? '\r\n' : ''}--${boundary}\r\nContent-Type: ${partType}\r\n\r\n`, 'latin1');
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
@@ -56,7 +59,12 @@ export function multipartRelated(parts: MultipartFilePart[], partType: string): 
     try {
       for (let i = 0; i < parts.length; i++) {
         await send(req, closed, head(i));
-        const { file, size } = parts[i];
+        const part = parts[i];
+        if ('bytes' in part) {
+          await send(req, closed, part.bytes);
+          continue;
+        }
+        const { file, size } = part;
         const fh = await fs.promises.open(file, 'r');
         try {
           let pos = 0;

@@ -1,12 +1,12 @@
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { DestinationConfig } from '../config/schema';
 import { authHeaders } from './auth-header';
 import { Destination, OutgoingInstance, SecretSource, SendResults } from './destination';
 import { PermanentError, TransientError, hex4, httpStatusError } from './errors';
-import { BodyWriter, HttpError, HttpResponse, httpRequest, multipartRelated } from './http-multipart';
+import { BodyWriter, HttpError, HttpResponse, httpRequest, MultipartPart, multipartRelated } from './http-multipart';
 import { KeepAliveAgent, KeepAliveHttpsAgent } from './keep-alive-agent';
+import { fileOf, outgoingName, outgoingSize } from './outgoing';
 
 export type StowRsConfig = Extract<DestinationConfig, { type: 'stow-rs' }>;
 
@@ -94,7 +94,7 @@ export class StowRsDestination implements Destination {
     for (const inst of instances) {
       let size: number;
       try {
-        size = (await fs.promises.stat(inst.file)).size;
+        size = await outgoingSize(inst);
       } catch (err) {
         results.set(inst.sopInstanceUid, fileError(err, inst));
         continue;
@@ -124,14 +124,13 @@ export class StowRsDestination implements Destination {
   /** One STOW-RS request for instances of one study. */
   private async sendBatch(batch: OutgoingInstance[]): Promise<SendResults> {
     const results: SendResults = new Map();
-    const parts: Array<{ file: string; size: number }> = [];
+    const parts: MultipartPart[] = [];
     const sent: OutgoingInstance[] = [];
     for (const inst of batch) {
       try {
         // The size now (not at plan time): it is promised in Content-Length.
-        const st = await fs.promises.stat(inst.file);
-        if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'NOT_A_FILE' });
-        parts.push({ file: inst.file, size: st.size });
+        const size = await outgoingSize(inst);
+        parts.push(inst.bytes ? { bytes: inst.bytes, size } : { file: fileOf(inst), size });
         sent.push(inst);
       } catch (err) {
         results.set(inst.sopInstanceUid, fileError(err, inst));
@@ -284,7 +283,7 @@ function noAnswerError(err: HttpError, what: string): TransientError {
 
 function fileError(err: unknown, inst: OutgoingInstance): Error {
   const code = (err as NodeJS.ErrnoException).code ?? 'FS_ERROR';
-  const message = `cannot read ${inst.file} (${inst.sopInstanceUid}): ${(err as Error).message}`;
+  const message = `cannot read ${outgoingName(inst)} (${inst.sopInstanceUid}): ${(err as Error).message}`;
   return code === 'EMFILE' || code === 'ENFILE' || code === 'EIO' || code === 'EAGAIN'
     ? new TransientError(code, message, { cause: err })
     : new PermanentError(`FS_${code}`, message, { cause: err });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { BufferSource, ByteSource, FileSource } from '../dicom/byte-source';
 import { DicomParseError } from '../dicom/errors';
 import { Instance, readInstance } from '../dicom/part10';
-import { Part } from '../dicom/writer';
+import { Part, partLength } from '../dicom/writer';
 
 /** Files above this size are parsed through a window and their Pixel Data is never loaded. */
 export const STREAM_THRESHOLD = 64 << 20;
@@ -78,6 +78,23 @@ function fail(file: string): never {
 }
 
 const COPY_CHUNK = 8 << 20;
+
+/** The size of the output writeOutputFile would write. */
+export const outputSize = (meta: Buffer, parts: Part[]): number => parts.reduce((n, p) => n + partLength(p), meta.length);
+
+/**
+ * meta + parts as one buffer of its own (not a slice of Node's shared pool), so that it can be
+ * transferred to another thread without a copy. For outputs small enough to hold in memory.
+ */
+export function outputBytes(meta: Buffer, parts: Part[]): Buffer {
+  const out = Buffer.allocUnsafeSlow(outputSize(meta, parts));
+  let at = meta.copy(out, 0);
+  for (const p of parts) {
+    if (Buffer.isBuffer(p)) at += p.copy(out, at);
+    else at += p.src.slice(p.start, p.end).copy(out, at);
+  }
+  return out;
+}
 
 /**
  * Writes meta + parts to `target` atomically (temp file + rename), copying untouched input

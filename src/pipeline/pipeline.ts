@@ -13,7 +13,30 @@ import { EntryResult, EntryTask, RoutedOutput } from './process-entry';
 
 /** The de-identified files the worker wrote for an entry (removed once the entry is done with). */
 function outputFiles(result: EntryResult): string[] {
-  return result.kind === 'routed' ? result.results.flatMap((r) => (r.kind === 'output' ? [r.file] : [])) : [];
+  return result.kind === 'routed' ? result.results.flatMap((r) => (r.kind === 'output' && r.file !== undefined ? [r.file] : [])) : [];
+}
+
+/**
+ * De-identified bytes held in memory between the workers and the destinations, at most (the
+ * rest go through files in the spool's outgoing/ folder). 64 entries of ordinary CT/MR images
+ * take a tenth of it; one mammogram or multi-frame study would take it all, and goes by file.
+ */
+export const HANDOFF_BUDGET = 64 << 20;
+
+/** What an entry reserves of the budget: room for two outputs (fan-out) about its own size. */
+const reserveFor = (inputBytes: number): number => 2 * inputBytes + (64 << 10);
+
+/** Outputs come from the worker as plain Uint8Arrays (a transferred Buffer loses its class). */
+function asBuffers(result: EntryResult): number {
+  let held = 0;
+  if (result.kind !== 'routed') return held;
+  for (const r of result.results) {
+    if (r.kind !== 'output' || !r.bytes) continue;
+    const u8: Uint8Array = r.bytes;
+    r.bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    held += u8.byteLength;
+  }
+  return held;
 }
 
 /** How an entry left the pipeline (told to export jobs, which count their instances). */
@@ -46,6 +69,8 @@ export interface PipelineDeps {
   routeFor?: (entry: SpoolEntry) => RouteConfig | undefined;
   /** Called once an entry is done with (not when a shutdown leaves it in the spool). */
   onSettled?: (entry: SpoolEntry, outcome: EntryOutcome) => void;
+  /** HANDOFF_BUDGET unless set (tests: 0 sends every output through a file). */
+  handoffBudget?: number;
 }
 
 /**
@@ -61,6 +86,8 @@ export class Pipeline {
   /** Aborts retry waits on shutdown: unfinished entries stay in the spool for the next start. */
   private readonly shutdown = new AbortController();
   private idle: (() => void)[] = [];
+  /** Bytes of HANDOFF_BUDGET reserved by entries at the workers or held by entries being forwarded. */
+  private held = 0;
 
   private readonly batchers = new Map<string, Batcher>();
 
@@ -120,9 +147,19 @@ export class Pipeline {
   private async handle(entry: SpoolEntry): Promise<EntryOutcome | null> {
     const end = this.d.metrics.deidSeconds.startTimer();
     const route = this.d.routeFor?.(entry);
-    const result = await this.d.pool.run({
-      id: entry.id, file: entry.file, callingAE: entry.meta.callingAE, calledAE: entry.meta.calledAE, peer: entry.meta.peer, ...(route ? { route } : {}),
-    });
+    const reserved = this.reserve(entry);
+    let result: EntryResult;
+    let held = 0;
+    try {
+      result = await this.d.pool.run({
+        id: entry.id, file: entry.file, callingAE: entry.meta.callingAE, calledAE: entry.meta.calledAE, peer: entry.meta.peer, ...(route ? { route } : {}),
+        memoryBytes: reserved,
+      });
+      // Keep only what the outputs in memory take; they are released with the entry below.
+      held = asBuffers(result);
+    } finally {
+      this.held -= reserved - held;
+    }
     end();
     try {
       if (result.kind === 'unreadable') {
@@ -168,9 +205,24 @@ export class Pipeline {
       const skipped = result.results.find((r) => r.kind === 'skip');
       return outputs.length || !skipped || skipped.kind === 'output' ? { kind: 'forwarded', outputs } : { kind: 'skipped', code: skipped.code };
     } finally {
+      this.held -= held;
       // Off the main thread: synchronous deletes were 5-7% of it under load (bench:gateway).
       await Promise.all(outputFiles(result).map((f) => fs.promises.unlink(f).catch(() => undefined)));
     }
+  }
+
+  /** Reserves room for an entry's outputs in memory: 0 (files) when the budget is used up. */
+  private reserve(entry: SpoolEntry): number {
+    let size: number;
+    try {
+      size = fs.statSync(entry.file).size;
+    } catch {
+      return 0; // the worker reports the missing file
+    }
+    const want = Math.min(reserveFor(size), (this.d.handoffBudget ?? HANDOFF_BUDGET) - this.held);
+    if (want < size) return 0;
+    this.held += want;
+    return want;
   }
 
   /** Sends one output to one destination with the retry policy; null on success. */

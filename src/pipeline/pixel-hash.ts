@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { ByteSource, FileSource } from '../dicom/byte-source';
+import { BufferSource, ByteSource, FileSource } from '../dicom/byte-source';
+import { Instance, readInstance } from '../dicom/part10';
 import { T } from '../dicom/tags';
 import { openInstance } from '../io/instance-file';
 
@@ -43,7 +44,7 @@ export interface HashedRange {
 
 /**
  * SHA-256 of the Pixel Data value of a file on disk, found by parsing the file again
- * (independently of the writer that made it).
+ * (independently of the writer that made it; the output's own bytes, not the engine's record).
  *
  * With `input`, the value is first compared byte for byte with the input's range, whose hash is
  * known: equal bytes have that SHA-256, so the second hash pass is a memcmp (measured: the two
@@ -53,14 +54,21 @@ export interface HashedRange {
 export function pixelHashOfFile(file: string, input?: HashedRange | null): string | null {
   const opened = openInstance(file);
   try {
-    const ds = opened.instance.dataset;
-    const pixel = ds.elements.find((e) => e.tag === T.PixelData || e.tag === T.FloatPixelData || e.tag === T.DoubleFloatPixelData);
-    if (!pixel) return null;
-    if (input && sameBytes(ds.src, pixel.valueStart, pixel.end, input)) return input.sha256;
-    return hashRange(ds.src, pixel.valueStart, pixel.end);
+    return pixelHashOf(opened.instance, input);
   } finally {
     opened.close();
   }
+}
+
+/** pixelHashOfFile of Part 10 bytes in memory (an output handed over without a file). */
+export const pixelHashOfBytes = (bytes: Buffer, input?: HashedRange | null): string | null => pixelHashOf(readInstance(new BufferSource(bytes)), input);
+
+function pixelHashOf(instance: Instance, input?: HashedRange | null): string | null {
+  const ds = instance.dataset;
+  const pixel = ds.elements.find((e) => e.tag === T.PixelData || e.tag === T.FloatPixelData || e.tag === T.DoubleFloatPixelData);
+  if (!pixel) return null;
+  if (input && sameBytes(ds.src, pixel.valueStart, pixel.end, input)) return input.sha256;
+  return hashRange(ds.src, pixel.valueStart, pixel.end);
 }
 
 const COMPARE_CHUNK = 1 << 20;

@@ -7,8 +7,8 @@ import { T } from '../dicom/tags';
 import { Engine } from '../deid/deidentify';
 import { DeidStats } from '../deid/engine';
 import type { OutgoingInstance } from '../forward/destination';
-import { openInstance, writeOutputFile } from '../io/instance-file';
-import { hashRange, pixelHashOfFile } from './pixel-hash';
+import { openInstance, outputBytes, outputSize, writeOutputFile } from '../io/instance-file';
+import { hashRange, pixelHashOfBytes, pixelHashOfFile } from './pixel-hash';
 import { settingsForRoute } from './route-settings';
 import { selectRoutes } from './routing';
 
@@ -23,6 +23,11 @@ export interface EntryTask {
   peer?: string;
   /** Set for export jobs: the job's route, taken whatever the routing rules say. */
   route?: RouteConfig;
+  /**
+   * The entry's outputs may come back in memory (RoutedOutput.bytes) up to this many bytes in
+   * all; the others are written to files. 0 or absent: files only.
+   */
+  memoryBytes?: number;
 }
 
 /** A de-identified output: the instance to forward plus what the audit records about it. */
@@ -46,8 +51,13 @@ export type EntryResult =
 
 /**
  * The de-identify stage for one spooled instance (runs in a worker thread): routing, the
- * engine once per matched route, the output written under `outDir/<id>/<route>.dcm` (fsync'd),
- * and the Pixel Data hashed before and after, which must match.
+ * engine once per matched route, each output handed back in memory (within the task's
+ * memoryBytes) or written to `outDir/<id>.<route>.dcm`, and the Pixel Data hashed before and
+ * after, which must match.
+ *
+ * In memory is the common case: a file written here, read back for the pixel check, read
+ * again by the destination and deleted was 4 file-system calls and 3 copies of the instance,
+ * on a thread pool that the spool's commits (on the sender's wait) share.
  */
 export class EntryProcessor {
   private readonly engines = new Map<string, Engine>();
@@ -81,7 +91,8 @@ export class EntryProcessor {
       const live = routes.filter((r) => !r.drop);
       const engineOf = (r: RouteConfig): Engine => (task.route ? this.jobEngine(task.route) : this.engines.get(r.name)!);
       const anyEngine = engineOf(live[0]);
-      const results = live.map((r) => this.runRoute(r, engineOf(r), task, opened.instance));
+      const room = { bytes: task.memoryBytes ?? 0 };
+      const results = live.map((r) => this.runRoute(r, engineOf(r), task, opened.instance, room));
       return {
         kind: 'routed',
         results,
@@ -110,24 +121,36 @@ export class EntryProcessor {
     return engine;
   }
 
-  private runRoute(route: RouteConfig, engine: Engine, task: EntryTask, instance: ReturnType<typeof openInstance>['instance']): RouteResult {
+  private runRoute(route: RouteConfig, engine: Engine, task: EntryTask, instance: ReturnType<typeof openInstance>['instance'], room: { bytes: number }): RouteResult {
     const outcome = engine.process(instance);
     if (outcome.kind !== 'forward') return { route: route.name, kind: outcome.kind, code: outcome.code, reason: outcome.reason };
     const o = outcome.output;
-    // Flat names (no folder per entry): a mkdir and an rmdir per instance were measurable.
-    const file = path.join(this.outDir, `${task.id}.${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
-    // No fsync: this file is rebuilt from the spool if the process dies before forwarding it.
-    writeOutputFile(file, o.meta, o.parts);
     const before = o.pixelRange ? hashRange(instance.dataset.src, o.pixelRange.start, o.pixelRange.end) : null;
-    const after = pixelHashOfFile(file, o.pixelRange && before ? { src: instance.dataset.src, ...o.pixelRange, sha256: before } : null);
+    const input = o.pixelRange && before ? { src: instance.dataset.src, ...o.pixelRange, sha256: before } : null;
+    const size = outputSize(o.meta, o.parts);
+    let where: { bytes: Buffer } | { file: string };
+    let after: string | null;
+    if (size <= room.bytes) {
+      room.bytes -= size;
+      const bytes = outputBytes(o.meta, o.parts);
+      where = { bytes };
+      after = pixelHashOfBytes(bytes, input);
+    } else {
+      // Flat names (no folder per entry): a mkdir and an rmdir per instance were measurable.
+      const file = path.join(this.outDir, `${task.id}.${route.name.replace(/[^A-Za-z0-9._-]/g, '_')}.dcm`);
+      // No fsync: this file is rebuilt from the spool if the process dies before forwarding it.
+      writeOutputFile(file, o.meta, o.parts);
+      where = { file };
+      after = pixelHashOfFile(file, input);
+      if (before !== after) fs.rmSync(file, { force: true });
+    }
     if (before !== after) {
-      fs.rmSync(file, { force: true });
       return { route: route.name, kind: 'quarantine', code: 'PIXEL_MISMATCH', reason: 'Pixel Data of the output differs from the input' };
     }
     return {
       route: route.name,
       kind: 'output',
-      file,
+      ...where,
       destinations: route.destinations,
       profile: route.profile,
       options: route.options,

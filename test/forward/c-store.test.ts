@@ -57,6 +57,9 @@ describe('C-STORE batching and checks', () => {
     const r = await cstore(port, 'NOBODY').send([inst]);
     const e = r.get('2.25.1');
     assert.ok(e instanceof PermanentError && e.code === 'METADATA_MISMATCH', String(e));
+    const inMemory = { ...inst, file: undefined, bytes: fs.readFileSync(inst.file) };
+    const m = (await cstore(port, 'NOBODY').send([inMemory])).get('2.25.1');
+    assert.ok(m instanceof PermanentError && m.code === 'METADATA_MISMATCH', String(m));
   });
 });
 
@@ -105,6 +108,29 @@ describe('C-STORE to DCMTK storescp', { skip: NO_DCMTK, timeout: 120_000 }, () =
       assert.ok(got.equals(Buffer.concat([sent, Buffer.alloc(1)])));
     } finally {
       await scp.stop();
+    }
+  });
+
+  it('instances held in memory: sent as they are, or re-encoded for a peer taking only implicit VR LE', async () => {
+    const inMemory = (inst: OutgoingInstance & { file: string }): OutgoingInstance => ({ ...inst, file: undefined, bytes: fs.readFileSync(inst.file) });
+    const asIs = await startStorescp(path.join(dir, 'in-mem'));
+    const implicit = await startStorescp(path.join(dir, 'in-mem-impl'), undefined, { accept: [[MR, [TS.implicitLE]], [US, [TS.implicitLE]]] });
+    try {
+      const rle = writeImage(dir, { ts: TS.rleLossless, frames: 2 });
+      const explicit = writeImage(dir);
+      const r = await cstore(asIs.port, asIs.aet).send([inMemory(rle), inMemory(explicit)]);
+      assert.deepEqual([...r.values()], [null, null]);
+      for (const inst of [rle, explicit]) {
+        assert.ok(datasetBytes(fs.readFileSync(received(asIs, inst.sopInstanceUid))).equals(datasetBytes(fs.readFileSync(inst.file))), 'dataset bytes identical');
+      }
+      const r2 = await cstore(implicit.port, implicit.aet).send([inMemory(explicit)]);
+      assert.equal(r2.get(explicit.sopInstanceUid), null);
+      const ref = path.join(dir, 'ref-mem.dcm');
+      assert.equal(run('dcmconv', ['+ti', '-e', explicit.file, ref]).status, 0);
+      assert.equal(normalisedDump(received(implicit, explicit.sopInstanceUid)), normalisedDump(ref));
+    } finally {
+      await asIs.stop();
+      await implicit.stop();
     }
   });
 

@@ -14,7 +14,7 @@ import { withTempDir } from '../support/tools';
 
 const secrets = { readFile: (p: string) => fs.readFileSync(p, 'utf8'), env: {} };
 
-function instance(dir: string, n: number, over: Partial<OutgoingInstance> = {}): OutgoingInstance {
+function instance(dir: string, n: number, over: Partial<OutgoingInstance> = {}): OutgoingInstance & { file: string } {
   const file = path.join(dir, `in-${n}.dcm`);
   fs.writeFileSync(file, makeImage({ rows: 4 + n, cols: 4 }));
   return {
@@ -46,6 +46,20 @@ describe('folder destination', () => {
       const all = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.dcm') || f.includes('.tmp'));
       assert.equal(all.length, 3);
       await d.close();
+    });
+  });
+
+  it('an instance held in memory is written with the exact bytes (no temporary file left)', async () => {
+    await withTempDir(async (dir) => {
+      const out = path.join(dir, 'out');
+      const d = createDestination('archive', { type: 'folder', path: out }, secrets);
+      const inst = instance(dir, 7);
+      const bytes = fs.readFileSync(inst.file);
+      fs.rmSync(inst.file);
+      const r = await d.send([{ ...inst, file: undefined, bytes }]);
+      assert.equal(r.get(inst.sopInstanceUid), null);
+      assert.ok(fs.readFileSync(path.join(out, 'ANON-ABC', '2.25.1', '2.25.2', '2.25.1007.dcm')).equals(bytes));
+      assert.deepEqual(fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.includes('.tmp')), []);
     });
   });
 

@@ -34,7 +34,7 @@ export function uidsOf(file: string): Uids {
   };
 }
 
-export function outgoing(file: string, over: Partial<OutgoingInstance> = {}): OutgoingInstance {
+export function outgoing(file: string, over: Partial<OutgoingInstance> = {}): OutgoingInstance & { file: string } {
   return { file, ...uidsOf(file), patientPseudonym: 'ANON-TEST', ...over };
 }
 
@@ -79,7 +79,7 @@ let counter = 0;
  * Writes a makeImage instance with its own UIDs (2.25.<n>...) and private elements; returns
  * the file and its OutgoingInstance.
  */
-export function writeImage(dir: string, o: { ts?: string; study?: string; series?: string; modality?: 'MR' | 'CT'; rows?: number; cols?: number; frames?: number; extra?: El[] } = {}): OutgoingInstance {
+export function writeImage(dir: string, o: { ts?: string; study?: string; series?: string; modality?: 'MR' | 'CT'; rows?: number; cols?: number; frames?: number; extra?: El[] } = {}): OutgoingInstance & { file: string } {
   const n = `${process.pid}${Date.now() % 100000}${++counter}`;
   const sop = `2.25.${n}1`;
   const study = o.study ?? `2.25.${n}2`;

@@ -45,6 +45,21 @@ describe('STOW-RS to Orthanc', { skip: NO_ORTHANC, timeout: 120_000 }, () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('sends instances held in memory, in one request with files, byte for byte', async () => {
+    const fromFile = writeImage(dir);
+    const kept = writeImage(dir, { study: fromFile.studyUid, ts: TS.rleLossless });
+    const bytes = fs.readFileSync(kept.file);
+    fs.rmSync(kept.file); // nothing may read it from disk
+    const inMemory: OutgoingInstance = { ...kept, file: undefined, bytes };
+    const d = stow(orthanc.dicomwebUrl);
+    const r = await d.send([inMemory, fromFile]);
+    assert.deepEqual([...r.values()], [null, null]);
+    const back = await orthanc.wadoInstance(kept.studyUid, kept.seriesUid, kept.sopInstanceUid);
+    assert.ok(back.equals(bytes), 'the in-memory instance comes back byte for byte');
+    assert.ok((await orthanc.wadoInstance(fromFile.studyUid, fromFile.seriesUid, fromFile.sopInstanceUid)).equals(fs.readFileSync(fromFile.file)));
+    await d.close();
+  });
+
   it('stores made and real instances; QIDO finds them; WADO returns the same bytes', async () => {
     const made = [
       writeImage(dir), writeImage(dir, { ts: TS.rleLossless }), writeImage(dir, { ts: TS.implicitLE, modality: 'CT' }),
