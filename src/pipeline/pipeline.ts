@@ -21,7 +21,7 @@ function outputFiles(result: EntryResult): string[] {
  * rest go through files in the spool's outgoing/ folder). 64 entries of ordinary CT/MR images
  * take a tenth of it; one mammogram or multi-frame study would take it all, and goes by file.
  */
-export const HANDOFF_BUDGET = 64 << 20;
+const HANDOFF_BUDGET = 64 << 20;
 
 /** What an entry reserves of the budget: room for two outputs (fan-out) about its own size. */
 const reserveFor = (inputBytes: number): number => 2 * inputBytes + (64 << 10);
@@ -69,8 +69,6 @@ export interface PipelineDeps {
   routeFor?: (entry: SpoolEntry) => RouteConfig | undefined;
   /** Called once an entry is done with (not when a shutdown leaves it in the spool). */
   onSettled?: (entry: SpoolEntry, outcome: EntryOutcome) => void;
-  /** HANDOFF_BUDGET unless set (tests: 0 sends every output through a file). */
-  handoffBudget?: number;
 }
 
 /**
@@ -219,7 +217,7 @@ export class Pipeline {
     } catch {
       return 0; // the worker reports the missing file
     }
-    const want = Math.min(reserveFor(size), (this.d.handoffBudget ?? HANDOFF_BUDGET) - this.held);
+    const want = Math.min(reserveFor(size), HANDOFF_BUDGET - this.held);
     if (want < size) return 0;
     this.held += want;
     return want;
