@@ -27,7 +27,7 @@ export type MultipartPart =
       /** The file's size in bytes, as sent in Content-Length: a file that changed size fails the request. */
       size: number;
     }
-  | { bytes: Buffer; size: number };
+  | { bytes: Buffer };
 
 /** Writes a whole body into a request; rejects only when the body itself cannot be produced. */
 export type BodyWriter = (req: http.ClientRequest) => Promise<void>;
@@ -53,7 +53,7 @@ export function multipartRelated(parts: MultipartPart[], partType: string): Mult
   const head = (i: number): Buffer => Buffer.from(`${i ? '\r\n' : ''}--${boundary}\r\nContent-Type: ${partType}\r\n\r\n`, 'latin1');
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
   let contentLength = tail.length;
-  parts.forEach((p, i) => { contentLength += head(i).length + p.size; });
+  parts.forEach((p, i) => { contentLength += head(i).length + ('bytes' in p ? p.bytes.length : p.size); });
   const write: BodyWriter = async (req) => {
     const closed = new Promise<void>((resolve) => req.once('close', resolve));
     try {

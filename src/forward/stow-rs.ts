@@ -129,8 +129,7 @@ export class StowRsDestination implements Destination {
     for (const inst of batch) {
       try {
         // The size now (not at plan time): it is promised in Content-Length.
-        const size = await outgoingSize(inst);
-        parts.push(inst.bytes ? { bytes: inst.bytes, size } : { file: fileOf(inst), size });
+        parts.push(inst.bytes ? { bytes: inst.bytes } : { file: fileOf(inst), size: await outgoingSize(inst) });
         sent.push(inst);
       } catch (err) {
         results.set(inst.sopInstanceUid, fileError(err, inst));
