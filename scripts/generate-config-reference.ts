@@ -110,7 +110,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'spool.highWaterPercent': 'C-STORE is answered 0xA700 (Refused: Out of Resources) and `/readyz` fails while the spool\'s file system is fuller than this percentage.',
   'spool.minFreeMB': '... or while that file system has less free space than this many MB.',
   'spool.workers': 'De-identification worker threads.',
-  'spool.workerNice': "How much lower the de-identification workers' scheduling priority is than the process's (Linux niceness per thread; 0 = the same). When the CPU is short, receiving and acknowledging instances goes first and de-identification uses what is left; the spool holds the backlog. Ignored on other systems.",
+  'spool.workerNice': "How much lower the scheduling priority of the gateway's background threads is than the process's (Linux niceness per thread; 0 = the same): the de-identification workers, and V8's own background threads (optimizing compiler, garbage-collector helpers). When the CPU is short, receiving and acknowledging instances goes first and the rest uses what is left; the spool holds the backlog. Ignored on other systems.",
   'spool.maxInFlight': 'Instances between the spool and the destinations at a time (backpressure); the rest waits on disk.',
   'spool.fsync': 'fsync every received file and its folder before answering Success. Switch off only for benchmarks: without it an acknowledged instance can be lost in a power failure.',
 

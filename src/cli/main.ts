@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: lists the threads Node started at boot, before libuv's thread pool exists (see there).
+import '../pipeline/startup-threads';
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';

@@ -54,9 +54,10 @@ export const SpoolSchema = z.object({
   /** De-identification worker threads. */
   workers: z.number().int().min(1).max(64).default(2),
   /**
-   * How much lower the workers' scheduling priority is than the process's (Linux niceness,
-   * per thread; 0 = the same): when the CPU is short, receiving and acknowledging instances
-   * goes first and de-identification uses what is left; the spool holds the backlog.
+   * How much lower the background threads' scheduling priority is than the process's (Linux
+   * niceness, per thread; 0 = the same): the de-identification workers and V8's compiler and
+   * GC helper threads. When the CPU is short, receiving and acknowledging instances goes first
+   * and the rest uses what is left; the spool holds the backlog.
    */
   workerNice: z.number().int().min(0).max(19).default(10),
   /** Instances in flight between spool and destinations (backpressure bound). */

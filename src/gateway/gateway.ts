@@ -17,6 +17,8 @@ import { createMetrics } from '../pipeline/metrics';
 import { Pipeline } from '../pipeline/pipeline';
 import { EntryResult, EntryTask } from '../pipeline/process-entry';
 import { Spool } from '../spool/spool';
+import { startupThreads } from '../pipeline/startup-threads';
+import { lowerThreadsPriority } from '../pipeline/thread-priority';
 import { ExportManager } from '../export/export-manager';
 import { JobStore } from '../export/job-store';
 import { createSource } from '../export/sources';
@@ -40,6 +42,8 @@ export async function startGateway(config: Config, configHash: string): Promise<
   // A configured secret file must exist; only the embedded default may create .deid-secret.
   const secretSource = loadSecret(config.pseudonyms.secretFile, { DEID_SECRET: process.env[config.pseudonyms.secretEnv] }, { create: config.pseudonyms.secretFile === undefined });
   const pseudo = new Pseudonymizer(secretSource.secret);
+  // V8's compiler and GC helpers yield to the receiving thread, as the de-identify workers do.
+  lowerThreadsPriority(startupThreads, config.spool.workerNice);
   const audit = AuditLog.open(config.audit);
   const record = (e: AuditEvent): void => void audit.write(e);
   record({ type: 'gateway.start', version: VERSION, configHash });

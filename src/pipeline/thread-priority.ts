@@ -24,3 +24,28 @@ export function lowerThreadPriority(nice: number): number | null {
     return null;
   }
 }
+
+/**
+ * Lowers the priority of the given threads of this process by `nice` steps each (the threads
+ * Node starts at boot: see startup-threads.ts). Returns the threads changed.
+ *
+ * The gateway runs V8's background threads this way, like its de-identification workers: in a
+ * fresh process the optimizing compiler works for the first thousand or so instances (242
+ * compilations during a 500-instance run), on the cores the receiving thread needs. At a lower
+ * priority it takes the cycles that are left, and the sender's pace is the receiving thread's
+ * again. Measured (bench:gateway's fresh process, same host, alternating pairs): faster in 7 of
+ * 10 pairs, 85.4 -> 92.5 inst/s on average; after a warm-up, 2 of 4 (even).
+ */
+export function lowerThreadsPriority(tids: readonly number[], nice: number): number[] {
+  if (nice <= 0 || process.platform !== 'linux') return [];
+  const changed: number[] = [];
+  for (const tid of tids) {
+    try {
+      os.setPriority(tid, Math.min(19, os.getPriority(tid) + nice));
+      changed.push(tid);
+    } catch {
+      // The thread has ended (or is not ours): nothing to lower.
+    }
+  }
+  return changed;
+}
