@@ -120,11 +120,12 @@ describe('gateway with real peers', { skip }, () => {
       assert.ok(!file.includes(Buffer.from('Integration^Test')) && !file.includes(Buffer.from('IT-cstore')), 'no PHI');
     }
     if (process.platform === 'linux') {
-      // spool.workerNice (default 10): the de-identification workers below the main thread.
+      // spool.workerNice (default 10): the de-identification workers and V8's boot threads below
+      // the main thread (test/pipeline/thread-priority.test.ts checks which threads in detail).
       const nice = (tid: string): number => Number(fs.readFileSync(`/proc/${g.pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]);
       const main = nice(String(g.pid));
       const lowered = fs.readdirSync(`/proc/${g.pid}/task`).filter((t) => nice(t) === Math.min(19, main + 10));
-      assert.equal(lowered.length, 2, 'both worker threads (and no other) run 10 steps below the main thread');
+      assert.ok(lowered.length >= 2 + 4, `2 workers and V8's platform threads run 10 steps below the main thread: ${lowered.length}`);
     }
     await g.stop();
   });
