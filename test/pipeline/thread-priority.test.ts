@@ -101,7 +101,7 @@ test('a gateway process runs V8\'s boot threads and its workers lowered, its mai
     const nice = threadNiceness(g.pid);
     assert.equal(nice.get(g.pid), base, 'the main thread (receiving, answering) keeps the priority');
     const lowered = [...nice.values()].filter((n) => n === Math.min(19, base + 10)).length;
-    // 2 de-identification workers + V8's platform threads (4 on 2 cores and up) + its scheduler.
+    // 2 de-identification workers + V8's platform threads (Node starts 4) + its task scheduler.
     assert.ok(lowered >= 2 + 4, `threads lowered by 10: ${lowered} of ${nice.size}`);
     const others = [...nice].filter(([tid, n]) => tid !== g.pid && n === base);
     assert.ok(others.length >= 1, 'libuv\'s thread pool (started after boot) keeps the priority');
