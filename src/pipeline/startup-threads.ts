@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
  * platform workers (optimizing compiler, garbage-collector helpers) and its delayed-task
  * scheduler. libuv's thread pool (file system, crypto) is not among them: it starts on the
  * first asynchronous call, later. Empty where /proc is missing (not Linux) or when this module
- * was loaded late (in a test process, say), so that nothing else is ever taken for them.
+ * was loaded late (in a test process, say), so that nothing else is ever taken for them. A
+ * `--require` preload doing asynchronous I/O before main.ts would have started the pool: its
+ * threads would then be listed and lowered too (slower spool commits, nothing lost).
  */
 export const startupThreads: readonly number[] = listOtherThreads();
 
