@@ -18,8 +18,7 @@ export function lowerThreadPriority(nice: number): number | null {
   if (nice <= 0 || process.platform !== 'linux') return null;
   try {
     const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')));
-    os.setPriority(tid, Math.min(19, os.getPriority(tid) + nice));
-    return os.getPriority(tid);
+    return lowerThreadsPriority([tid], nice).length ? os.getPriority(tid) : null;
   } catch {
     return null;
   }
