@@ -54,5 +54,5 @@ EXPOSE 11112 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "require('node:http').get({host:'127.0.0.1',port:Number(process.env.DEID__API__PORT||8080),path:'/healthz',timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--initial-old-space-size=128", "/app/dist/src/cli/main.js"]
 CMD ["serve", "--config", "/app/config/container.yaml"]

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
+// The flags above are GATEWAY_NODE_FLAGS (./node-flags.ts): a test keeps them in step.
 // First: lists the threads Node started at boot, before libuv's thread pool exists (see there).
 import '../pipeline/startup-threads';
 import { Command, CommanderError } from 'commander';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { loadCliConfig } from './cli-config';
+import { missingNodeFlags } from './node-flags';
 
 /** `deid-gateway serve`: runs the gateway until SIGTERM/SIGINT, then stops gracefully. */
 export function serveCommand(): Command {
@@ -7,6 +8,10 @@ export function serveCommand(): Command {
     .description('run the gateway: DIMSE C-STORE in, spool, de-identify, forward, audit, REST API')
     .option('--config <file>', 'YAML config (default: the embedded config/default.yaml); DEID__SECTION__FIELD env vars override')
     .action(async (o: { config?: string }) => {
+      const missing = missingNodeFlags();
+      if (missing.length) {
+        process.stderr.write(`deid-gateway: warning: node was started without ${missing.join(' ')}; under load the receiving thread then spends about a quarter of its time in full garbage collections (start it as \`npm start\`, the \`deid-gateway\` command or the container image do)\n`);
+      }
       const loaded = await loadCliConfig(o.config);
       // Loaded here so the folder commands never pay for the gateway's network stack.
       const { startGateway } = await import('../gateway/gateway');

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags';
 import { repoRoot } from './tools';
 
 export interface GatewayProcess {
@@ -19,13 +20,14 @@ export interface GatewayProcess {
 
 /**
  * Runs the real gateway (`deid-gateway serve`) in a child process with a config written to
- * `dir/gateway.yaml`; ports are chosen by the OS (port 0) and read from its start-up line.
+ * `dir/gateway.yaml`, started as its launchers start it (GATEWAY_NODE_FLAGS, then `nodeArgs`);
+ * ports are chosen by the OS (port 0) and read from its start-up line.
  */
 export async function startGatewayProcess(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<GatewayProcess> {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'gateway.yaml');
   fs.writeFileSync(file, stringify(config));
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--config', file], {
+  const child: ChildProcess = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...nodeArgs, path.join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--config', file], {
     cwd: dir,
     env: { ...process.env, DEID_SECRET: 'integration-test-secret-0123456789', DEID_API_TOKEN: 'test-token-123456', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
