@@ -94,6 +94,25 @@ test('a streamed writer keeps the bytes exactly, prefix first, with chunks small
   });
 });
 
+test('a writer keeps the bytes exactly when many small chunks fill and overflow its staging buffer', async () => {
+  await withTempDir(async (dir) => {
+    const spool = await openSpool(dir, OPTS);
+    const bytes = makeImage({ rows: 500, cols: 500 }); // 500 KB: about two staging buffers of small chunks
+    const w = spool.openWriter(meta('M'), bytes.subarray(0, 132));
+    // Sizes from 1 byte to just under the direct-write size, so the staging buffer grows from
+    // its first size, fills, is handed to a write and starts again, with a direct chunk between.
+    let pos = 132;
+    for (let i = 0; pos < bytes.length; i++) {
+      const size = i === 40 ? 70_000 : [1, 7, 4093, 9000, 17_000, 33_000, 65_535][i % 7];
+      w.write(bytes.subarray(pos, Math.min(bytes.length, pos + size)));
+      pos += size;
+    }
+    const r = await w.commit();
+    assert.equal(r.status, 'stored');
+    assert.deepEqual(fs.readFileSync(r.entry.file), bytes);
+  });
+});
+
 test('a writer issues its writes at once, each at its offset, not one after the other', async () => {
   await withTempDir(async (dir) => {
     const spool = await openSpool(dir, OPTS);
