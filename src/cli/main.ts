@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { auditCommand } from '../audit/audit-command';
 import { deidentifyCommand, extractCommand } from './deidentify-command';
 import { exportCommand } from './export-command';
+import { confineHeapFloorToMainThread } from './node-flags';
 import { quarantineCommand } from './quarantine-command';
 import { serveCommand } from './serve-command';
 import { UsageError } from './settings-from-options';
@@ -25,6 +26,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw err;
 });
+
+// Before any command starts a worker thread.
+confineHeapFloorToMainThread();
 
 program.exitOverride();
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +20,32 @@ function flagsBefore(words: string[], script: RegExp): string[] {
   const entry = words.findIndex((w) => script.test(w));
   assert.ok(node >= 0 && entry > node, `node ... script in: ${words.join(' ')}`);
   return words.slice(node + 1, entry);
+}
+
+/**
+ * Full (major) garbage collections in a fresh process started with GATEWAY_NODE_FLAGS, while a
+ * worker thread and then the main thread each promote and drop about 100 MB of objects; with
+ * `confine`, confineHeapFloorToMainThread() runs before the worker starts.
+ */
+function majorCollections(confine: boolean): { worker: number; main: number } {
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const churn = () => {
+      const { PerformanceObserver, constants } = require('node:perf_hooks');
+      let majors = 0;
+      const obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++; });
+      obs.observe({ entryTypes: ['gc'] });
+      let live = [];
+      for (let i = 0; i < 5e6; i++) { live.push({ a: i, b: [i, i + 1] }); if (live.length > 50000) live = live.slice(25000); }
+      return new Promise((resolve) => setTimeout(() => { obs.disconnect(); resolve(majors); }, 50));
+    };
+    if (${confine}) require(${JSON.stringify(path.join(REPO, 'dist/src/cli/node-flags.js'))}).confineHeapFloorToMainThread();
+    const w = new Worker('(' + churn + ')().then((n) => require("node:worker_threads").parentPort.postMessage(n))', { eval: true });
+    w.once('message', async (worker) => console.log(JSON.stringify({ worker, main: await churn() })));
+  `;
+  const r = spawnSync(process.execPath, [...GATEWAY_NODE_FLAGS, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { worker: number; main: number };
 }
 
 /** `serve` on loopback with OS-chosen ports until its "listening" line; then SIGTERM. Its stderr. */
@@ -59,6 +85,16 @@ describe('the gateway process starts with GATEWAY_NODE_FLAGS', () => {
     assert.deepEqual(missingNodeFlags(['--initial-old-space-size=256']), []);
     assert.deepEqual(missingNodeFlags(['--initial_old_space_size=128']), []);
     assert.deepEqual(missingNodeFlags(['--initial-old-space-size-x=128']), [...GATEWAY_NODE_FLAGS]);
+  });
+
+  test('the heap floor stays with the main thread: worker threads get V8\'s own sizing', () => {
+    const floor = majorCollections(false);
+    const confined = majorCollections(true);
+    // With the floor, ~100 MB of promoted garbage fits under 128 MB: at most a couple of full
+    // collections. V8's own sizing collects every few tens of MB.
+    assert.ok(floor.worker <= 2 && floor.main <= 2, `with the floor everywhere: ${JSON.stringify(floor)}`);
+    assert.ok(confined.worker >= floor.worker + 2, `confined: the worker collects as without the flag (${JSON.stringify(confined)} vs ${JSON.stringify(floor)})`);
+    assert.ok(confined.main <= 2, `confined: the main thread keeps its floor (${JSON.stringify(confined)})`);
   });
 
   test('npm start passes them', () => {
