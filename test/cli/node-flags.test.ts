@@ -23,9 +23,10 @@ function flagsBefore(words: string[], script: RegExp): string[] {
 }
 
 /**
- * Full (major) garbage collections in a fresh process started with GATEWAY_NODE_FLAGS, while a
- * worker thread and then the main thread each promote and drop about 100 MB of objects; with
- * `confine`, confineHeapFloorToMainThread() runs before the worker starts.
+ * Full (major) garbage collections in a fresh process started with GATEWAY_NODE_FLAGS, while the
+ * main thread and then a worker thread each promote and drop about 100 MB of objects; with
+ * `confine`, confineHeapFloorToMainThread() runs first. V8's memory reducer is off: it adds full
+ * collections of its own when a thread goes idle under load, whatever the floor.
  */
 function majorCollections(confine: boolean): { worker: number; main: number } {
   const script = `
@@ -40,10 +41,12 @@ function majorCollections(confine: boolean): { worker: number; main: number } {
       return new Promise((resolve) => setTimeout(() => { obs.disconnect(); resolve(majors); }, 50));
     };
     if (${confine}) require(${JSON.stringify(path.join(REPO, 'dist/src/cli/node-flags.js'))}).confineHeapFloorToMainThread();
-    const w = new Worker('(' + churn + ')().then((n) => require("node:worker_threads").parentPort.postMessage(n))', { eval: true });
-    w.once('message', async (worker) => console.log(JSON.stringify({ worker, main: await churn() })));
+    churn().then((main) => {
+      const w = new Worker('(' + churn + ')().then((n) => require("node:worker_threads").parentPort.postMessage(n))', { eval: true });
+      w.once('message', (worker) => console.log(JSON.stringify({ worker, main })));
+    });
   `;
-  const r = spawnSync(process.execPath, [...GATEWAY_NODE_FLAGS, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...GATEWAY_NODE_FLAGS, '--no-memory-reducer', '-e', script], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as { worker: number; main: number };
 }
