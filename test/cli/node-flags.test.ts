@@ -93,11 +93,11 @@ describe('the gateway process starts with GATEWAY_NODE_FLAGS', () => {
   test('the heap floor stays with the main thread: worker threads get V8\'s own sizing', () => {
     const floor = majorCollections(false);
     const confined = majorCollections(true);
-    // With the floor, ~100 MB of promoted garbage fits under 128 MB: at most a couple of full
-    // collections. V8's own sizing collects every few tens of MB.
-    assert.ok(floor.worker <= 2 && floor.main <= 2, `with the floor everywhere: ${JSON.stringify(floor)}`);
+    // With the floor, ~100 MB of promoted garbage fits under 128 MB: 0-2 full collections (3
+    // seen on a loaded machine); V8's own sizing collects every few tens of MB (5-12 seen).
+    assert.ok(floor.worker <= 3 && floor.main <= 3, `with the floor everywhere: ${JSON.stringify(floor)}`);
     assert.ok(confined.worker >= floor.worker + 2, `confined: the worker collects as without the flag (${JSON.stringify(confined)} vs ${JSON.stringify(floor)})`);
-    assert.ok(confined.main <= 2, `confined: the main thread keeps its floor (${JSON.stringify(confined)})`);
+    assert.ok(confined.main <= 3, `confined: the main thread keeps its floor (${JSON.stringify(confined)})`);
   });
 
   test('npm start passes them', () => {
