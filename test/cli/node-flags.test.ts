@@ -111,6 +111,13 @@ describe('the gateway process starts with GATEWAY_NODE_FLAGS', () => {
     assert.deepEqual(flagsBefore(entry, /cli\/main\.js$/), [...GATEWAY_NODE_FLAGS]);
   });
 
+  test('the deployment docs and the Helm values name them where they show the entrypoint', () => {
+    for (const doc of ['docs/container.md', 'docs/kubernetes.md', 'helm/deid-gateway/values.yaml', 'README.md']) {
+      const text = fs.readFileSync(path.join(REPO, doc), 'utf8');
+      for (const flag of GATEWAY_NODE_FLAGS) assert.ok(text.includes(flag), `${doc} does not mention ${flag}`);
+    }
+  });
+
   test("the deid-gateway command's shebang passes them, and a real process started through it has them", async () => {
     const shebang = fs.readFileSync(MAIN, 'utf8').split('\n')[0];
     assert.equal(shebang, `#!/usr/bin/env -S node ${GATEWAY_NODE_FLAGS.join(' ')}`);
